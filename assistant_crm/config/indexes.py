@@ -1,0 +1,15 @@
+"""Composite indexes beyond what the DocType JSON can say (``unique`` and
+``search_index`` cover single columns). Both runtimes read this: the standalone
+schema creates them, and the Frappe controllers add them in ``on_doctype_update``."""
+
+COMPOSITE_INDEXES: dict[str, list[tuple[str, ...]]] = {
+    "Chat Session": [("channel", "platform_sender_id", "status")],
+    "Chat History": [("session", "creation")],
+    "Omnichannel Message": [
+        ("status", "next_attempt_at"),
+        ("session", "sequence"),
+        ("recipient_id", "creation"),
+    ],
+    "Webhook Activity Log": [("platform", "creation")],
+    "Assistant Audit Log": [("action", "creation")],
+}

@@ -1,0 +1,140 @@
+"""The standalone runtime: fills the engine's ports without Frappe.
+
+Settings come from (highest first) values set in code (tests), the environment
+(``ASSISTANT_CRM_<FIELDNAME>``), a JSON file given with ``--config``, and the
+defaults in the Settings DocType JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from assistant_crm.services.ports import Runtime, SystemClock, set_runtime
+from assistant_crm.services.settings import Settings, settings_fields
+from assistant_crm.standalone.cache import MemoryCache, RedisCache
+from assistant_crm.standalone.queue import Scheduler, ThreadQueue
+from assistant_crm.standalone.store import SQLStore
+
+log = logging.getLogger("assistant_crm.runtime")
+
+DEFAULT_DATABASE_URL = "sqlite:///assistant_crm.sqlite3"
+ENV_PREFIX = "ASSISTANT_CRM_"
+
+# Periodic jobs of the standalone worker (Frappe's scheduler runs the same paths by cron).
+SCHEDULED_JOBS: list[tuple[str, float]] = [
+    ("assistant_crm.services.outbox.dispatch_due", 2.0),
+    ("assistant_crm.services.inbox.recover", 30.0),
+]
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or not valid JSON."""
+
+
+class StandaloneSettingsSource:
+    """Overrides > environment > JSON file; unknown keys in the file are refused."""
+
+    def __init__(self, config_file: str | os.PathLike | None = None, environ: dict[str, str] | None = None):
+        self.environ = os.environ if environ is None else environ
+        self.file_values: dict[str, Any] = {}
+        self.overrides: dict[str, Any] = {}
+        if config_file:
+            path = Path(config_file)
+            try:
+                data = json.loads(path.read_text())
+            except FileNotFoundError:
+                raise ConfigError(f"config file not found: {path}") from None
+            except ValueError as e:
+                raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"config file {path} must hold a JSON object")
+            unknown = sorted(set(data) - set(settings_fields()))
+            if unknown:
+                raise ConfigError(f"config file {path} has unknown settings: {', '.join(unknown)}")
+            self.file_values = data
+
+    def get(self, fieldname: str) -> Any | None:
+        if fieldname in self.overrides:
+            return self.overrides[fieldname]
+        env = self.environ.get(ENV_PREFIX + fieldname.upper())
+        if env not in (None, ""):
+            return env
+        return self.file_values.get(fieldname)
+
+    def set(self, **values: Any) -> None:
+        unknown = set(values) - set(settings_fields())
+        if unknown:
+            raise KeyError(f"unknown settings: {', '.join(sorted(unknown))}")
+        self.overrides.update(values)
+
+
+def create_runtime(
+    database_url: str | None = None,
+    *,
+    config_file: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    workers: int = 2,
+    install: bool = True,
+    scheduler: bool = False,
+    seed: bool = True,
+) -> Runtime:
+    """Build (and by default install) a standalone runtime.
+
+    Raises :class:`~assistant_crm.standalone.store.DatabaseUnavailable` when the
+    database cannot be reached, and ``redis.RedisError`` when ``redis_url`` is
+    set but Redis is down.
+    """
+    source = StandaloneSettingsSource(config_file, environ)
+    if overrides:
+        source.set(**overrides)
+    settings = Settings(source)
+    url = database_url or settings.str("database_url") or DEFAULT_DATABASE_URL
+    clock = SystemClock()
+    store = SQLStore(url, clock=clock)
+    redis_url = settings.str("redis_url")
+    if redis_url:
+        cache: Any = RedisCache(redis_url, prefix=f"assistant_crm|{_db_tag(url)}|")
+        cache.ping()
+    else:
+        cache = MemoryCache()
+    queue = ThreadQueue(workers=workers)
+    rt = Runtime(store=store, cache=cache, queue=queue, settings=settings, clock=clock, name="standalone")
+    rt.extras["settings_source"] = source
+    rt.extras["database_url"] = url
+    if install:
+        set_runtime(rt)
+    if seed and install:
+        _seed(rt)
+    if scheduler:
+        rt.extras["scheduler"] = Scheduler(SCHEDULED_JOBS).start()
+    return rt
+
+
+def _seed(rt: Runtime) -> None:
+    try:
+        from assistant_crm.services.seed import ensure_seeded
+    except ImportError:
+        return
+    ensure_seeded()
+
+
+def shutdown(rt: Runtime) -> None:
+    sched = rt.extras.get("scheduler")
+    if sched:
+        sched.stop()
+    if hasattr(rt.queue, "stop"):
+        rt.queue.stop()
+    if hasattr(rt.store, "close"):
+        rt.store.close()
+
+
+def _db_tag(url: str) -> str:
+    """Separates cache keys of different databases sharing one Redis."""
+    import hashlib
+
+    return hashlib.sha1(url.encode()).hexdigest()[:8]  # noqa: S324 - a namespace tag, not security

@@ -1,0 +1,303 @@
+"""The ``assistant-crm`` command: serve, init-db, seed-demo, import-kb, doctor, classify, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+log = logging.getLogger("assistant_crm.cli")
+
+SANDBOX_API_KEY = "sandbox-key"
+
+
+class CLIError(Exception):
+    """A failure worth one clear line, not a traceback."""
+
+
+def _runtime(args: argparse.Namespace, **kw: Any):
+    import redis
+
+    from assistant_crm.runtime.standalone import ConfigError, create_runtime
+    from assistant_crm.standalone.store import DatabaseUnavailable
+
+    try:
+        return create_runtime(getattr(args, "db", None), config_file=getattr(args, "config", None), **kw)
+    except DatabaseUnavailable as e:
+        raise CLIError(str(e)) from None
+    except ConfigError as e:
+        raise CLIError(str(e)) from None
+    except redis.RedisError as e:
+        raise CLIError(f"cannot connect to Redis: {e}") from None
+
+
+# -- serve ---------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    sandbox = None
+    if args.with_sandbox:
+        sandbox = _start_sandbox(args.host, args.sandbox_port)
+        if not (os.environ.get("ASSISTANT_CRM_COREBUSINESS_BASE_URL")):
+            overrides["corebusiness_base_url"] = f"http://{args.host}:{args.sandbox_port}"
+            overrides["corebusiness_api_key"] = SANDBOX_API_KEY
+        if not os.environ.get("ASSISTANT_CRM_AFRICASTALKING_BASE_URL") and not os.environ.get(
+            "ASSISTANT_CRM_SMS_PROVIDER"
+        ):
+            # One-time codes in the demo go to the sandbox's SMS inbox (shown at /sms on the sandbox).
+            overrides.update(
+                africastalking_base_url=f"http://{args.host}:{args.sandbox_port}",
+                africastalking_username="sandbox",
+                africastalking_api_key=SANDBOX_API_KEY,
+            )
+    # Fail fast, in the parent, on a bad database/config before any worker starts.
+    rt = _runtime(
+        args, overrides=overrides or None, workers=max(2, args.threads), scheduler=args.workers <= 1
+    )
+    _recover(rt)
+    url = f"http://{args.host}:{args.port}"
+    print(f"Assistant CRM standalone on {url}  (database: {rt.store.safe_url})", flush=True)
+    if sandbox:
+        print(
+            f"CoreBusiness sandbox on http://{args.host}:{args.sandbox_port} (demo people: docs/demo-people.md)",
+            flush=True,
+        )
+    if args.workers > 1:
+        return _serve_gunicorn(args, overrides)
+    from werkzeug.serving import run_simple
+
+    from assistant_crm.standalone.wsgi import create_app
+
+    try:
+        run_simple(args.host, args.port, create_app(rt), threaded=True, use_reloader=False)
+    except OSError as e:
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
+    return 0
+
+
+def _recover(rt: Any) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("assistant_crm.services.inbox") is not None:
+        rt.queue.enqueue("assistant_crm.services.inbox.recover")
+
+
+def _start_sandbox(host: str, port: int) -> Any:
+    from assistant_crm.sandbox import make_server
+
+    try:
+        srv = make_server(host, port, SANDBOX_API_KEY)
+    except OSError as e:
+        raise CLIError(f"cannot start the CoreBusiness sandbox on {host}:{port}: {e.strerror or e}") from None
+    threading.Thread(target=srv.serve_forever, name="corebusiness-sandbox", daemon=True).start()
+    return srv
+
+
+def _serve_gunicorn(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    class App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("timeout", 60)
+
+        def load(self) -> Any:
+            # Each worker process builds its own runtime after the fork.
+            from assistant_crm.standalone.wsgi import create_app
+
+            rt = _runtime(args, overrides=overrides or None, workers=2, scheduler=True, seed=False)
+            return create_app(rt)
+
+    App().run()
+    return 0
+
+
+# -- database ------------------------------------------------------------------
+def cmd_init_db(args: argparse.Namespace) -> int:
+    rt = _runtime(args, seed=False)
+    from assistant_crm.services.seed import seed
+
+    counts = seed(rt.store)
+    print(f"database ready: {rt.store.safe_url}; seeded {json.dumps(counts)}")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    rt = _runtime(args, seed=False)
+    from assistant_crm.services.seed import seed
+
+    counts = seed(rt.store, force=True)
+    print(f"demo data applied to {rt.store.safe_url}: {json.dumps(counts)}")
+    return 0
+
+
+def cmd_import_kb(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from assistant_crm.standalone.kb_import import KBImportError, read_articles, upsert_article
+
+    try:
+        articles = read_articles(Path(args.path))
+    except KBImportError as e:
+        raise CLIError(str(e)) from None
+    rt = _runtime(args, seed=False)
+    created = updated = 0
+    for article in tqdm(articles, desc="importing", unit="article", disable=args.quiet):
+        if upsert_article(rt.store, article):
+            created += 1
+        else:
+            updated += 1
+    try:
+        from assistant_crm.services.knowledge import invalidate
+
+        invalidate()
+    except ImportError:
+        pass
+    print(f"imported {len(articles)} articles ({created} new, {updated} updated)")
+    return 0
+
+
+# -- doctor --------------------------------------------------------------------
+EXTERNAL = [
+    ("Gemini", "gemini_base_url", "gemini_api_key"),
+    ("CoreBusiness", "corebusiness_base_url", "corebusiness_api_key"),
+    ("Make.com relay", "make_com_outbound_url", "make_com_api_key"),
+    ("WhatsApp (Graph API)", "graph_api_base_url", "whatsapp_access_token"),
+    ("Messenger (Graph API)", "graph_api_base_url", "messenger_page_access_token"),
+    ("Telegram", "telegram_api_base_url", "telegram_bot_token"),
+    ("Africa's Talking", "africastalking_base_url", "africastalking_api_key"),
+    ("Twilio", "twilio_base_url", "twilio_auth_token"),
+]
+
+
+def _reachable(url: str, timeout: float = 2.0) -> str:
+    p = urlparse(url)
+    if not p.hostname:
+        return "bad URL"
+    port = p.port or (443 if p.scheme == "https" else 80)
+    try:
+        with socket.create_connection((p.hostname, port), timeout=timeout):
+            return "reachable"
+    except OSError as e:
+        return f"unreachable ({e.strerror or e.__class__.__name__})"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    ok = True
+    try:
+        rt = _runtime(args, seed=False)
+    except CLIError as e:
+        print(f"database: FAIL {e}")
+        return 1
+    print("runtime: standalone")
+    counts = {d: rt.store.count(d) for d in ("Chat Session", "Knowledge Base Article", "Intent Definition")}
+    print(f"database: ok {rt.store.safe_url} ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
+    cache = type(rt.cache).__name__
+    print(f"cache: ok {'Redis' if cache == 'RedisCache' else 'in-process'}")
+    for label, url_field, key_field in EXTERNAL:
+        url = rt.settings.str(url_field)
+        configured = rt.settings.is_set(key_field)
+        if not configured:
+            print(f"{label}: not configured ({key_field} unset)")
+            continue
+        state = _reachable(url) if url else "no URL"
+        ok = ok and state == "reachable"
+        print(f"{label}: configured, {state} ({urlparse(url).netloc or url})")
+    return 0 if ok else 1
+
+
+# -- delegates -----------------------------------------------------------------
+def cmd_classify(args: argparse.Namespace) -> int:
+    from assistant_crm.services.classify_cli import main as classify_main
+
+    return classify_main([])
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from assistant_crm.sandbox import main as sandbox_main
+
+    return sandbox_main(
+        ["--host", args.host, "--port", str(args.port)]
+        + (["--api-key", args.api_key] if args.api_key else [])
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant-crm", description="WCFCB Assistant CRM (standalone runtime)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db", help="database URL (default: database_url setting or sqlite:///assistant_crm.sqlite3)"
+        )
+        p.add_argument("--config", help="JSON file of settings (the environment wins)")
+
+    p = sub.add_parser("serve", help="HTTP server plus background worker")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes (more than 1 runs gunicorn)")
+    p.add_argument("--threads", type=int, default=8, help="threads per process")
+    p.add_argument("--with-sandbox", action="store_true", help="also run the CoreBusiness sandbox and use it")
+    p.add_argument("--sandbox-port", type=int, default=8701)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init-db", help="create or update the tables and load the starter data")
+    common(p)
+    p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("seed-demo", help="re-apply intents, knowledge base and templates")
+    common(p)
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("import-kb", help="import knowledge-base articles (Markdown files, a folder, or JSON)")
+    common(p)
+    p.add_argument("path")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_import_kb)
+
+    p = sub.add_parser("doctor", help="check the database, cache and every external service")
+    common(p)
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("classify", help="classify messages from stdin, one JSON line each")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("sandbox", help="run the CoreBusiness sandbox server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8701)
+    p.add_argument("--api-key", default=None)
+    p.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as e:
+        print(f"assistant-crm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The Redis cache and the in-process cache pass one suite."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from assistant_crm.standalone.cache import MemoryCache, RedisCache
+from tests.support import REDIS_URL, redis_available, unavailable
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache(request):
+    if request.param == "memory":
+        yield MemoryCache()
+        return
+    reason = redis_available()
+    if reason:
+        unavailable(reason)
+    c = RedisCache(REDIS_URL, prefix=f"acrm_test|{uuid.uuid4().hex}|")
+    yield c
+    c.clear()
+
+
+def test_set_get_delete(cache):
+    assert cache.get("a") is None
+    cache.set("a", {"x": [1, "ü"]})
+    assert cache.get("a") == {"x": [1, "ü"]}
+    cache.delete("a")
+    assert cache.get("a") is None
+
+
+def test_ttl_expires(cache):
+    cache.set("t", 1, ttl=1)
+    assert cache.get("t") == 1
+    time.sleep(1.2)
+    assert cache.get("t") is None
+
+
+def test_incr_is_atomic_and_keeps_first_ttl(cache):
+    def bump():
+        for _ in range(50):
+            cache.incr("n", ttl=30)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cache.incr("n", 0) == 200
+    cache.incr("short", ttl=1)
+    time.sleep(1.2)
+    assert cache.incr("short", ttl=1) == 1
+
+
+def test_add_only_when_absent(cache):
+    assert cache.add("lock", "me", ttl=5) is True
+    assert cache.add("lock", "you", ttl=5) is False
+    assert cache.get("lock") == "me"
+
+
+def test_values_are_copies(cache):
+    v = {"list": [1]}
+    cache.set("c", v)
+    got = cache.get("c")
+    got["list"].append(2)
+    assert cache.get("c") == {"list": [1]}
