@@ -26,6 +26,7 @@ setup(
     zip_safe=False,
     include_package_data=True,
     install_requires=install_requires,
+    extras_require={"gemini": ["google-genai>=1.0"]},
     python_requires=">=3.10",
     entry_points={"console_scripts": ["assistant-crm = assistant_crm.standalone.cli:main"]},
 )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,15 +24,32 @@ for _k in [
         os.environ.pop(_k)
 
 
+@pytest.fixture(scope="session")
+def seeded_sqlite(tmp_path_factory) -> Path:
+    """A SQLite database with the starter data, built once and copied for each test."""
+    from assistant_crm.services.seed import seed
+    from assistant_crm.standalone.store import SQLStore
+
+    path = tmp_path_factory.mktemp("template") / "seeded.sqlite3"
+    store = SQLStore(f"sqlite:///{path}")
+    seed(store)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return path
+
+
 def _make_rt(database_url: str, tmp_path: Any, **overrides: Any) -> Runtime:
     os.environ["ASSISTANT_CRM_FILES_DIR"] = str(tmp_path / "files")
     return create_runtime(database_url, overrides=overrides or None, environ={}, workers=2)
 
 
 @pytest.fixture
-def rt(tmp_path) -> Iterator[Runtime]:
-    """A fresh standalone runtime on its own SQLite file, installed as current."""
-    runtime = _make_rt(f"sqlite:///{tmp_path / 'test.sqlite3'}", tmp_path)
+def rt(tmp_path, seeded_sqlite) -> Iterator[Runtime]:
+    """A fresh standalone runtime on its own SQLite file (a copy of the seeded one), installed as current."""
+    db = tmp_path / "test.sqlite3"
+    shutil.copyfile(seeded_sqlite, db)
+    runtime = _make_rt(f"sqlite:///{db}", tmp_path)
     yield runtime
     runtime.queue.join(timeout=10)
     shutdown(runtime)

@@ -14,6 +14,15 @@ from tests.support import set_settings
 FALLBACK = "Report the accident to WCFCB within 3 days on Form No. 6."
 
 
+@pytest.fixture(params=["sdk", "rest"], autouse=True)
+def transport(request, monkeypatch):
+    """Every behaviour holds for the google-genai SDK and for the plain REST transport."""
+    if request.param == "sdk" and gemini.genai is None:
+        pytest.skip("google-genai not installed")
+    monkeypatch.setattr(gemini, "USE_SDK", request.param == "sdk")
+    return request.param
+
+
 @pytest.fixture
 def fake():
     f = FakeGemini().start()

@@ -17,13 +17,18 @@ import threading
 import time
 from dataclasses import dataclass
 
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
+import requests
 
 from assistant_crm.services.models import ComposeRequest, ComposeResult
 from assistant_crm.services.ports import get_runtime
 from assistant_crm.services.prompts import grounded_message, history_contents, system_instruction
+
+try:  # google-genai is the client; Frappe v15's pins (google-auth 1.x, pydantic 2.7) can't take it.
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
+except ImportError:  # pragma: no cover - exercised by forcing USE_SDK off in tests
+    genai = None
 
 log = logging.getLogger("assistant_crm.gemini")
 
@@ -31,10 +36,23 @@ CACHE_TTL = 300
 MAX_ANSWER_CHARS = 1500
 BLOCKED_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "RECITATION", "SPII", "IMAGE_SAFETY"}
 RETRYABLE = {429, 500, 502, 503, 504}
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _NRC_LIKE = re.compile(r"\b\d{6}\s*/\s*\d{2}\s*/\s*\d\b")
 _AMOUNT = re.compile(r"(?:\b(?:ZMW|K)\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*\.\d{2}\b)")
-_clients: dict[tuple[str, str, str], genai.Client] = {}
+_clients: dict[tuple[str, str, str], object] = {}
 _lock = threading.Lock()
+_session = requests.Session()
+# The SDK when installed; tests switch it off to exercise the REST transport too.
+USE_SDK = genai is not None
+
+
+class GeminiHTTPError(Exception):
+    """Gemini answered with an HTTP error status."""
+
+    def __init__(self, code: int, retry_after: float | None = None):
+        super().__init__(f"HTTP {code}")
+        self.code = code
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -60,7 +78,7 @@ def _config() -> GeminiConfig | None:
     )
 
 
-def _client(cfg: GeminiConfig) -> genai.Client:
+def _client(cfg: GeminiConfig):
     ident = (hashlib.sha256(cfg.api_key.encode()).hexdigest(), cfg.base_url, cfg.model)
     with _lock:
         client = _clients.get(ident)
@@ -74,6 +92,50 @@ def _client(cfg: GeminiConfig) -> genai.Client:
             client = genai.Client(api_key=cfg.api_key, http_options=opts)
             _clients[ident] = client
         return client
+
+
+def _generate_sdk(
+    cfg: GeminiConfig, instruction: str, contents: list[dict], timeout: float
+) -> tuple[str, str | None]:
+    try:
+        resp = _client(cfg).models.generate_content(
+            model=cfg.model,
+            contents=contents,
+            config=types.GenerateContentConfig(
+                system_instruction=instruction,
+                temperature=0.3,
+                max_output_tokens=400,
+                http_options=types.HttpOptions(
+                    timeout=max(50, int(timeout * 1000)), retry_options=types.HttpRetryOptions(attempts=1)
+                ),
+            ),
+        )
+    except genai_errors.APIError as e:
+        raise GeminiHTTPError(
+            e.code, _retry_after_header(getattr(getattr(e, "response", None), "headers", None))
+        ) from None
+    return _extract(resp.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _generate_rest(
+    cfg: GeminiConfig, instruction: str, contents: list[dict], timeout: float
+) -> tuple[str, str | None]:
+    """The same call over the REST API (``v1beta/models/{model}:generateContent``)."""
+    base = (cfg.base_url or DEFAULT_BASE_URL).rstrip("/")
+    body = {
+        "contents": contents,
+        "systemInstruction": {"parts": [{"text": instruction}]},
+        "generationConfig": {"temperature": 0.3, "maxOutputTokens": 400},
+    }
+    resp = _session.post(
+        f"{base}/v1beta/models/{cfg.model}:generateContent",
+        json=body,
+        headers={"x-goog-api-key": cfg.api_key},
+        timeout=(min(3.0, timeout), timeout),
+    )
+    if resp.status_code >= 400:
+        raise GeminiHTTPError(resp.status_code, _retry_after_header(resp.headers))
+    return _extract(resp.json())
 
 
 def _cache_key(cfg: GeminiConfig, instruction: str, message: str, req: ComposeRequest) -> str:
@@ -101,27 +163,25 @@ def validate_answer(text: str, req: ComposeRequest) -> str | None:
     return None
 
 
-def _extract(resp: types.GenerateContentResponse) -> tuple[str, str | None]:
-    """(text, reason it is blocked or empty)."""
-    fb = resp.prompt_feedback
-    if fb is not None and fb.block_reason:
-        return "", f"prompt blocked ({fb.block_reason})"
-    if not resp.candidates:
+def _extract(data: dict) -> tuple[str, str | None]:
+    """(text, the reason it is blocked or empty) from a generateContent answer (REST JSON shape)."""
+    fb = data.get("promptFeedback") or data.get("prompt_feedback") or {}
+    block = fb.get("blockReason") or fb.get("block_reason")
+    if block:
+        return "", f"prompt blocked ({block})"
+    candidates = data.get("candidates") or []
+    if not candidates:
         return "", "no candidates"
-    cand = resp.candidates[0]
-    finish = str(
-        cand.finish_reason.value if hasattr(cand.finish_reason, "value") else cand.finish_reason or ""
-    )
+    cand = candidates[0]
+    finish = str(cand.get("finishReason") or cand.get("finish_reason") or "")
     if finish in BLOCKED_FINISH:
         return "", f"candidate blocked ({finish})"
-    parts = cand.content.parts if cand.content and cand.content.parts else []
-    text = "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(p, "thought", False))
+    parts = (cand.get("content") or {}).get("parts") or []
+    text = "".join(p.get("text") or "" for p in parts if not p.get("thought"))
     return text.strip(), None if text.strip() else "empty candidate"
 
 
-def _retry_after(e: genai_errors.APIError) -> float | None:
-    resp = getattr(e, "response", None)
-    headers = getattr(resp, "headers", None)
+def _retry_after_header(headers) -> float | None:  # noqa: ANN001 - httpx or requests headers
     if headers is None:
         return None
     value = headers.get("retry-after")
@@ -145,7 +205,7 @@ def compose(req: ComposeRequest) -> ComposeResult:
         if cached:
             return ComposeResult(text=cached, source="cache")
     contents = history_contents(req.history) + [{"role": "user", "parts": [{"text": message}]}]
-    client = _client(cfg)
+    generate = _generate_sdk if USE_SDK else _generate_rest
     started = time.monotonic()
     deadline = started + cfg.timeout
     attempt = 0
@@ -157,23 +217,11 @@ def compose(req: ComposeRequest) -> ComposeResult:
             error = error or "time budget spent"
             break
         try:
-            resp = client.models.generate_content(
-                model=cfg.model,
-                contents=contents,
-                config=types.GenerateContentConfig(
-                    system_instruction=instruction,
-                    temperature=0.3,
-                    max_output_tokens=400,
-                    http_options=types.HttpOptions(
-                        timeout=max(50, int(remaining * 1000)),
-                        retry_options=types.HttpRetryOptions(attempts=1),
-                    ),
-                ),
-            )
-        except genai_errors.APIError as e:
+            text, reason = generate(cfg, instruction, contents, remaining)
+        except GeminiHTTPError as e:
             error = f"HTTP {e.code}"
             if e.code in RETRYABLE:
-                delay = _retry_after(e)
+                delay = e.retry_after
                 delay = (
                     min(2.0, 0.2 * (2 ** (attempt - 1))) * (0.5 + random.random()) if delay is None else delay
                 )
@@ -184,7 +232,6 @@ def compose(req: ComposeRequest) -> ComposeResult:
         except Exception as e:  # noqa: BLE001 - timeouts and transport errors of any HTTP stack end in the fallback
             error = type(e).__name__
             break
-        text, reason = _extract(resp)
         reason = reason or validate_answer(text, req)
         if reason:
             error = reason

@@ -61,6 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, overrides=overrides or None, workers=max(2, args.threads), scheduler=args.workers <= 1
     )
     _recover(rt)
+    _warm_up()
     url = f"http://{args.host}:{args.port}"
     print(f"Assistant CRM standalone on {url}  (database: {rt.store.safe_url})", flush=True)
     if sandbox:
@@ -79,6 +80,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
     return 0
+
+
+def _warm_up() -> None:
+    """Train the intent classifier now, so the first visitor doesn't wait for it."""
+    from assistant_crm.services.intents import warm_up
+
+    warm_up()
 
 
 def _recover(rt: Any) -> None:
@@ -116,6 +124,7 @@ def _serve_gunicorn(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             from assistant_crm.standalone.wsgi import create_app
 
             rt = _runtime(args, overrides=overrides or None, workers=2, scheduler=True, seed=False)
+            _warm_up()
             return create_app(rt)
 
     App().run()

@@ -1,0 +1,214 @@
+"""Platform webhooks: WhatsApp Cloud API, Messenger, Telegram, SMS.
+
+Each request, in order: IP allow-list (403), rate limit (429), size (413),
+the platform's signature or secret (401; the Meta handshake 403), parse (400
+naming the field), store every event durably in the inbox, answer 200. The
+reply is produced in the background. Every request leaves one Webhook
+Activity Log row, refused ones included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+from assistant_crm.api.endpoint import RawResponse, RequestInfo, current_request, endpoint
+from assistant_crm.services import inbox, ip_allowlist, rate_limit, webhook_log
+from assistant_crm.services.channels import messenger_in, sms_in, telegram_in, whatsapp_in
+from assistant_crm.services.channels.inbound import InboundEvent
+from assistant_crm.services.errors import (
+    AuthenticationError,
+    PayloadTooLarge,
+    PermissionDenied,
+    ValidationError,
+)
+from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.signatures import constant_equals, verify_hub_signature, verify_twilio_signature
+from assistant_crm.services.webhook_log import WebhookCall
+
+log = logging.getLogger("assistant_crm.webhooks")
+
+MAX_BODY_BYTES = 1024 * 1024
+# The runtime's own cap is set higher so that bodies between 1 and 4 MiB still
+# reach us and get their 413 logged; beyond it the runtime refuses on its own.
+RUNTIME_BODY_CAP = 4 * MAX_BODY_BYTES
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+# -- shared steps (also used by make_com_webhook) ------------------------------
+def guard(call: WebhookCall, req: RequestInfo) -> None:
+    """Allow-list, rate limit and size: the checks every webhook makes first."""
+    settings = get_runtime().settings
+    ip_allowlist.check(req.remote_addr, settings.str("webhook_ip_allowlist"))
+    rate_limit.hit(
+        f"webhook:{call.platform}:{req.remote_addr}", settings.int("webhook_rate_limit_per_minute")
+    )
+    if req.method == "POST":
+        check_size(req)
+
+
+def check_size(req: RequestInfo) -> None:
+    declared = (req.header("Content-Length") or "").strip()
+    if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(req.body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes (1 MiB)")
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise ValidationError("request body is empty; expected JSON", field="body")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValidationError("request body is not UTF-8", field="body") from None
+    except json.JSONDecodeError as e:
+        raise ValidationError(
+            f"request body is not valid JSON: {e.msg} at position {e.pos}", field="body"
+        ) from None
+
+
+def store_events(call: WebhookCall, events: Iterable[InboundEvent], remote_ip: str) -> tuple[int, int]:
+    """Accept each event into the inbox; returns (accepted, duplicates)."""
+    accepted = duplicates = 0
+    for event in events:
+        call.idempotency_keys.append(event.idempotency_key)
+        _, duplicate = inbox.accept_event(event, remote_ip)
+        if duplicate:
+            duplicates += 1
+        else:
+            accepted += 1
+    return accepted, duplicates
+
+
+def _track(platform: str, req: RequestInfo):  # noqa: ANN202 - a context manager
+    return webhook_log.track(platform, req.path, req.method, req.remote_addr)
+
+
+# -- Meta (WhatsApp, Messenger) ------------------------------------------------
+def _hub_handshake(call: WebhookCall, req: RequestInfo, verify_token_field: str) -> RawResponse:
+    """GET ``hub.mode=subscribe&hub.verify_token=..&hub.challenge=..``: echo the challenge."""
+    mode = req.args.get("hub.mode")
+    challenge = req.args.get("hub.challenge")
+    if mode != "subscribe":
+        raise ValidationError("hub.mode must be 'subscribe'", field="hub.mode")
+    if not challenge:
+        raise ValidationError("hub.challenge is missing", field="hub.challenge")
+    if not constant_equals(get_runtime().settings.str(verify_token_field), req.args.get("hub.verify_token")):
+        raise PermissionDenied("hub.verify_token does not match")
+    call.signature_valid = True
+    return RawResponse(challenge[:256], content_type="text/plain; charset=utf-8")
+
+
+def _meta(platform: str, secret_field: str, verify_token_field: str, parser: Any) -> Any:
+    req = current_request()
+    with _track(platform, req) as call:
+        guard(call, req)
+        if req.method == "GET":
+            return _hub_handshake(call, req, verify_token_field)
+        check = verify_hub_signature(
+            get_runtime().settings.str(secret_field), req.body, req.header("X-Hub-Signature-256")
+        )
+        if not check.ok:
+            raise AuthenticationError(check.reason)
+        call.signature_valid = True
+        events = parser.parse(parse_json(req.body))
+        accepted, duplicates = store_events(call, events, req.remote_addr)
+        return {"status": "accepted", "accepted": accepted, "duplicates": duplicates}
+
+
+@endpoint(allow_guest=True, methods=("GET", "POST"), raw_args=True, max_body_bytes=RUNTIME_BODY_CAP)
+def whatsapp() -> Any:
+    """WhatsApp Cloud API webhook: GET verification handshake, POST messages and statuses."""
+    return _meta("whatsapp", "whatsapp_app_secret", "whatsapp_verify_token", whatsapp_in)
+
+
+@endpoint(allow_guest=True, methods=("GET", "POST"), raw_args=True, max_body_bytes=RUNTIME_BODY_CAP)
+def messenger() -> Any:
+    """Messenger (and Instagram messaging) webhook: GET handshake, POST messaging events."""
+    return _meta("messenger", "messenger_app_secret", "messenger_verify_token", messenger_in)
+
+
+# -- Telegram --------------------------------------------------------------------
+@endpoint(allow_guest=True, methods=("GET", "POST"), raw_args=True, max_body_bytes=RUNTIME_BODY_CAP)
+def telegram() -> Any:
+    """Telegram Bot API webhook (``setWebhook`` with ``secret_token``)."""
+    req = current_request()
+    with _track("telegram", req) as call:
+        guard(call, req)
+        if req.method == "GET":
+            raise ValidationError("Telegram delivers updates by POST", field="method")
+        secret = get_runtime().settings.str("telegram_secret_token")
+        given = req.header("X-Telegram-Bot-Api-Secret-Token")
+        if not secret:
+            raise AuthenticationError("telegram_secret_token is not configured")
+        if not given:
+            raise AuthenticationError("missing X-Telegram-Bot-Api-Secret-Token header")
+        if not constant_equals(secret, given):
+            raise AuthenticationError("X-Telegram-Bot-Api-Secret-Token does not match")
+        call.signature_valid = True
+        events = telegram_in.parse(parse_json(req.body))
+        accepted, duplicates = store_events(call, events, req.remote_addr)
+        return {
+            "status": "accepted" if accepted or not duplicates else "duplicate",
+            "accepted": accepted,
+            "duplicates": duplicates,
+        }
+
+
+# -- SMS ---------------------------------------------------------------------------
+def _twilio_urls(req: RequestInfo) -> list[str]:
+    """The URLs Twilio may have signed: the public base URL when set, then the
+    request's own URL as the proxy headers or Host describe it."""
+    query = urlencode(list(req.args.items(multi=True))) if req.args else ""
+    tail = req.path + (f"?{query}" if query else "")
+    urls = []
+    base = get_runtime().settings.str("public_base_url").rstrip("/")
+    if base:
+        urls.append(base + tail)
+    host = req.header("X-Forwarded-Host") or req.header("Host") or ""
+    if host:
+        proto = (req.header("X-Forwarded-Proto") or "").split(",")[0].strip()
+        for scheme in [proto] if proto else ["https", "http"]:
+            urls.append(f"{scheme}://{host}{tail}")
+    return urls
+
+
+@endpoint(allow_guest=True, methods=("GET", "POST"), raw_args=True, max_body_bytes=RUNTIME_BODY_CAP)
+def sms() -> Any:
+    """Inbound SMS: Africa's Talking (``?token=`` + allow-list) or Twilio (``X-Twilio-Signature``)."""
+    req = current_request()
+    with _track("sms", req) as call:
+        guard(call, req)
+        if req.method == "GET":
+            raise ValidationError("SMS callbacks are delivered by POST", field="method")
+        settings = get_runtime().settings
+        provider = sms_in.detect_provider(req.form, settings.str("sms_provider"))
+        if provider == sms_in.TWILIO:
+            check = verify_twilio_signature(
+                settings.str("twilio_auth_token"),
+                _twilio_urls(req),
+                req.form.items(multi=True),
+                req.header("X-Twilio-Signature"),
+            )
+            if not check.ok:
+                raise AuthenticationError(check.reason)
+        else:
+            token = settings.str("sms_callback_token")
+            if not token:
+                raise AuthenticationError("sms_callback_token is not configured")
+            if not req.args.get("token"):
+                raise AuthenticationError("missing token query parameter")
+            if not constant_equals(token, req.args.get("token")):
+                raise AuthenticationError("token query parameter does not match")
+        call.signature_valid = True
+        events = sms_in.parse(req.form, provider)
+        accepted, duplicates = store_events(call, events, req.remote_addr)
+        if provider == sms_in.TWILIO:
+            return RawResponse(TWIML_EMPTY, content_type="text/xml; charset=utf-8")
+        return {
+            "status": "accepted" if accepted else "duplicate",
+            "accepted": accepted,
+            "duplicates": duplicates,
+        }

@@ -1,0 +1,85 @@
+# Copyright (c) 2026, WCFCB and contributors
+# For license information, please see license.txt
+
+import re
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
+def phone_problem(phone: str | None) -> str | None:
+    """Why ``phone`` is not an E.164 number, or None when it is (or is empty)."""
+    if not phone:
+        return None
+    if not E164.match(phone.strip()):
+        return _("Phone must be in E.164 form, such as +260971234567")
+    return None
+
+
+class ChatSession(Document):
+    # begin: auto-generated types
+    # This code is auto-generated. Do not modify anything in this block.
+
+    from typing import TYPE_CHECKING
+
+    if TYPE_CHECKING:
+        from frappe.types import DF
+
+        assigned_agent: DF.Link | None
+        channel: DF.Literal["web", "whatsapp", "telegram", "messenger", "instagram", "sms"]
+        context: DF.JSON | None
+        display_name: DF.Data | None
+        expiry: DF.Datetime | None
+        language: DF.Literal["en", "bem", "nya", "toi", "loz"]
+        last_activity: DF.Datetime | None
+        locked_intent: DF.Data | None
+        message_count: DF.Int
+        phone: DF.Data | None
+        platform_sender_id: DF.Data | None
+        status: DF.Literal["bot", "waiting_for_agent", "with_agent", "closed"]
+        verified_at: DF.Datetime | None
+        verified_person_id: DF.Data | None
+        visitor_token: DF.Data | None
+    # end: auto-generated types
+
+    def validate(self):
+        if self.flags.from_engine:
+            # The engine's own writes are checked where they are made; refusing one
+            # here would lose a person's message.
+            return
+        if self.phone:
+            self.phone = self.phone.strip()
+        problem = phone_problem(self.phone)
+        if problem:
+            frappe.throw(problem, title=_("Invalid Phone"))
+        if self.status == "with_agent" and not self.assigned_agent:
+            # An agent taking over from the desk: the session is theirs.
+            self.assigned_agent = frappe.session.user
+
+    def on_update(self):
+        if self.flags.from_engine:
+            return  # the engine keeps its own cache and audits its own actions
+        # The engine keeps a cached copy of each session; a desk edit (take over,
+        # hand back, close) must be seen by the next turn at once.
+        from assistant_crm.runtime.frappe import call_engine
+
+        call_engine("assistant_crm.services.context.invalidate", self.name)
+        if self.flags.in_insert:
+            return
+        if self.has_value_changed("status") or self.has_value_changed("assigned_agent"):
+            call_engine(
+                "assistant_crm.services.audit.record",
+                frappe.session.user,
+                "session.updated",
+                self.name,
+                {"status": self.status, "assigned_agent": self.assigned_agent or ""},
+            )
+
+    def on_trash(self):
+        from assistant_crm.runtime.frappe import call_engine
+
+        call_engine("assistant_crm.services.context.invalidate", self.name)
+        call_engine("assistant_crm.services.audit.record", frappe.session.user, "session.deleted", self.name)

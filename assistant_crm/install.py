@@ -1,0 +1,60 @@
+"""Install and migrate steps for a Frappe bench (hooks ``after_install`` and
+``after_migrate``). Both are idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+import frappe
+
+from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER
+
+log = logging.getLogger("assistant_crm.install")
+
+ROLES = (
+    (ROLE_MANAGER, "Configures the assistant and sees everything, including the audit log"),
+    (ROLE_AGENT, "Reads and replies to conversations handed over by the assistant"),
+)
+
+
+def ensure_roles() -> list[str]:
+    """Create the app's roles (desk users); returns the names created."""
+    created = []
+    for role_name, _description in ROLES:
+        if frappe.db.exists("Role", role_name):
+            continue
+        frappe.get_doc({"doctype": "Role", "role_name": role_name, "desk_access": 1}).insert(
+            ignore_permissions=True
+        )
+        created.append(role_name)
+    return created
+
+
+def after_install() -> None:
+    created = ensure_roles()
+    from assistant_crm.runtime.frappe import call_engine, install
+
+    install()
+    call_engine(
+        "assistant_crm.services.audit.record",
+        frappe.session.user or "Administrator",
+        "app.installed",
+        "assistant_crm",
+    )
+    if created:
+        log.info("created roles: %s", ", ".join(created))
+    frappe.db.commit()
+
+
+def after_migrate() -> None:
+    ensure_roles()
+    from assistant_crm.runtime.frappe import call_engine, install
+
+    install()
+    # Fixtures may have changed intents, articles and templates under the engine.
+    for dotted in (
+        "assistant_crm.services.intents.reload",
+        "assistant_crm.services.knowledge.invalidate",
+        "assistant_crm.services.templates.invalidate",
+    ):
+        call_engine(dotted)

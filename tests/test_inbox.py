@@ -1,0 +1,219 @@
+"""The durable inbox: stored before the answer, processed once, in order, recovered after a crash."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from assistant_crm.services import inbox
+from assistant_crm.services.channels import whatsapp_in
+from assistant_crm.services.channels.inbound import InboundEvent
+from tests.fakes import webhook_payloads as wp
+from tests.fakes.platform_servers import FakeGraphAPI
+from tests.support import set_settings
+
+MSG = "Omnichannel Message"
+
+
+@pytest.fixture
+def graph(rt):
+    """A fake Graph API the WhatsApp replies go to."""
+    with FakeGraphAPI(whatsapp_token="wa-token", phone_number_id="1065550001") as fake:
+        set_settings(
+            rt,
+            graph_api_base_url=fake.url,
+            whatsapp_access_token="wa-token",
+            whatsapp_phone_number_id="1065550001",
+        )
+        yield fake
+
+
+def _wa_event(
+    text: str, wa_id: str = "260971234567", ts: int | None = None, mid: str | None = None
+) -> InboundEvent:
+    return whatsapp_in.parse(wp.wa_webhook(wp.wa_value([wp.wa_text(text, wa_id=wa_id, ts=ts, mid=mid)])))[0]
+
+
+def _inbound_rows(rt, **filters):
+    return rt.store.list(MSG, {"direction": "inbound", **filters}, order_by="creation asc")
+
+
+def test_accept_stores_before_returning_and_dedupes(rt, graph):
+    event = _wa_event("Hello")
+    event_id, duplicate = inbox.accept_event(event)
+    assert not duplicate
+    row = rt.store.get(MSG, event_id)  # there the moment accept returns
+    assert row["idempotency_key"] == f"whatsapp:{event.platform_message_id}"
+    assert row["direction"] == "inbound" and row["event_type"] == "message"
+    assert row["recipient_id"] == "260971234567" and row["payload"]["text"] == "Hello"
+    again_id, again_dup = inbox.accept_event(event)
+    assert (again_id, again_dup) == (event_id, True)
+    assert rt.queue.join(timeout=20)
+    assert rt.store.count(MSG, {"direction": "inbound"}) == 1
+    assert rt.store.get(MSG, event_id)["status"] == "processed"
+
+
+def test_concurrent_accepts_of_one_message_store_one_row_and_one_turn(rt, graph):
+    event = _wa_event("Muli shani")
+    results: list[tuple[str, bool]] = []
+    barrier = threading.Barrier(8)
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(inbox.accept_event(event))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r[0] for r in results}) == 1
+    assert sorted(r[1] for r in results) == [False] + [True] * 7
+    assert rt.queue.join(timeout=30)
+    assert rt.store.count(MSG, {"direction": "inbound"}) == 1
+    row = _inbound_rows(rt)[0]
+    assert row["status"] == "processed" and row["session"]
+    user_turns = rt.store.count("Chat History", {"session": row["session"], "direction": "in"})
+    assert user_turns == 1
+    assert graph.count("accepted") >= 1
+    assert {m["recipient"] for m in graph.accepted} == {"260971234567"}
+    # one reply (possibly split in parts): every part answers the one turn
+    assert rt.store.count(MSG, {"direction": "outbound"}) == graph.count("accepted")
+
+
+def test_channel_identity_reaches_the_session(rt, graph):
+    event = _wa_event("Good morning")
+    event_id, _ = inbox.accept_event(event)
+    assert rt.queue.join(timeout=20)
+    row = rt.store.get(MSG, event_id)
+    session = rt.store.get("Chat Session", row["session"])
+    assert session["channel"] == "whatsapp"
+    assert session["platform_sender_id"] == "260971234567"
+    assert session["phone"] == "+260971234567"
+    assert session["display_name"] == "Mwila Banda"
+
+
+def test_one_senders_events_are_processed_in_platform_time_order(rt, graph):
+    # Three messages stored while no worker ran (a crash right after the
+    # inserts), arriving out of platform order; recover() must answer them in order.
+    old = rt.clock.now() - timedelta(minutes=2)
+    for text, ts in (("third", 1_700_000_030), ("first", 1_700_000_010), ("second", 1_700_000_020)):
+        event = _wa_event(text, ts=ts)
+        rt.store.insert(
+            MSG,
+            {
+                "platform": "whatsapp",
+                "direction": "inbound",
+                "event_type": "message",
+                "recipient_id": event.sender_id,
+                "platform_message_id": event.platform_message_id,
+                "idempotency_key": event.idempotency_key,
+                "status": "received",
+                "sequence": ts,
+                "payload": event.to_payload(),
+                "creation": old,
+                "modified": old,
+            },
+        )
+    assert inbox.recover() == 3
+    assert rt.queue.join(timeout=30)
+    rows = _inbound_rows(rt)
+    assert {r["status"] for r in rows} == {"processed"}
+    session = rows[0]["session"]
+    texts = [
+        h["text"]
+        for h in rt.store.list(
+            "Chat History", {"session": session, "direction": "in"}, order_by="creation asc"
+        )
+    ]
+    assert texts == ["first", "second", "third"]
+
+
+def test_a_worker_dying_mid_turn_is_recovered(rt, graph):
+    event = _wa_event("Is my claim paid?")
+    # What a killed worker leaves behind: the row claimed ("processing") and never finished.
+    stale = rt.clock.now() - timedelta(minutes=6)
+    name = rt.store.insert(
+        MSG,
+        {
+            "platform": "whatsapp",
+            "direction": "inbound",
+            "event_type": "message",
+            "recipient_id": event.sender_id,
+            "platform_message_id": event.platform_message_id,
+            "idempotency_key": event.idempotency_key,
+            "status": "processing",
+            "payload": event.to_payload(),
+            "modified": stale,
+        },
+    )
+    fresh = _wa_event("still being answered", wa_id="260961111111")
+    fresh_id = rt.store.insert(
+        MSG,
+        {
+            "platform": "whatsapp",
+            "direction": "inbound",
+            "event_type": "message",
+            "recipient_id": fresh.sender_id,
+            "platform_message_id": fresh.platform_message_id,
+            "idempotency_key": fresh.idempotency_key,
+            "status": "processing",
+            "payload": fresh.to_payload(),
+        },
+    )
+    assert inbox.recover() == 1  # the recent one may still be running: left alone
+    assert rt.queue.join(timeout=20)
+    row = rt.store.get(MSG, name)
+    assert row["status"] == "processed" and row["attempts"] == 1 and row["session"]
+    assert rt.store.get(MSG, fresh_id)["status"] == "processing"
+    assert graph.texts("260971234567")
+
+
+def test_a_failing_event_is_retried_then_dead_with_the_error_kept(rt):
+    # A stored payload the pipeline cannot read: every attempt fails.
+    name = rt.store.insert(
+        MSG,
+        {
+            "platform": "whatsapp",
+            "direction": "inbound",
+            "event_type": "message",
+            "idempotency_key": "whatsapp:wamid.BROKEN",
+            "status": "received",
+            "payload": {"nonsense": True},
+        },
+    )
+    for attempt in range(1, inbox.MAX_ATTEMPTS + 1):
+        inbox.process(name)
+        row = rt.store.get(MSG, name)
+        assert row["attempts"] == attempt
+        assert row["status"] == ("dead" if attempt == inbox.MAX_ATTEMPTS else "received")
+        assert "TypeError" in row["last_error"]
+    inbox.process(name)  # dead stays dead
+    assert rt.store.get(MSG, name)["attempts"] == inbox.MAX_ATTEMPTS
+
+
+def test_unicode_emoji_and_rtl_reach_the_pipeline_intact(rt, graph):
+    text = "مرحبا 👷🏾‍♀️ claim status? שלום — Muli shani"
+    event_id, _ = inbox.accept_event(_wa_event(text))
+    assert rt.queue.join(timeout=20)
+    row = rt.store.get(MSG, event_id)
+    assert row["payload"]["text"] == text
+    history = rt.store.list("Chat History", {"session": row["session"], "direction": "in"})
+    assert history[0]["text"] == text
+
+
+def test_status_receipts_update_the_outbound_record(rt, graph):
+    event_id, _ = inbox.accept_event(_wa_event("hello"))
+    assert rt.queue.join(timeout=20)
+    out = rt.store.list(MSG, {"direction": "outbound"}, order_by="creation asc")
+    assert out and out[0]["status"] == "sent" and out[0]["platform_message_id"]
+    status = whatsapp_in.parse(
+        wp.wa_webhook(wp.wa_value(statuses=[wp.wa_status(out[0]["platform_message_id"], "delivered")]))
+    )[0]
+    inbox.accept_event(status)
+    assert rt.queue.join(timeout=20)
+    assert rt.store.get(MSG, out[0]["name"])["status"] == "delivered"
+    receipts = _inbound_rows(rt, event_type="status")
+    assert len(receipts) == 1 and receipts[0]["status"] == "processed"
