@@ -105,3 +105,27 @@ def test_doctor_reports_each_service(tmp_path):
     assert "CoreBusiness: configured, unreachable" in out
     assert r.returncode == 1
     assert "k\n" not in out
+
+
+def test_access_log_never_shows_query_strings(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        CLI + ["serve", "--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")},
+    )
+    try:
+        for _ in range(150):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/api/method/ping?token=s3cret-token-value", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert '"GET /api/method/ping" 200' in out
+    assert "s3cret-token-value" not in out

@@ -99,6 +99,17 @@ def test_greeting_then_questions_answered_from_the_knowledge_base(server, rt):
     assert {"normalise", "context", "intent", "total"} <= set(timings)
 
 
+def test_general_questions_need_no_verification_personal_ones_do(server):
+    v = Visitor(server)
+    general = v.send("When are assessments due?")
+    assert "1 April" in general["reply"]
+    assert "NRC" not in general["reply"]
+    personal = v.send("What is the status of my claim?")
+    assert personal["intent"] == "claim_status"
+    assert "NRC" in personal["reply"]  # asked who they are; nothing shown
+    assert "CLM-" not in personal["reply"]
+
+
 def test_out_of_scope_is_declined_politely(server):
     v = Visitor(server)
     r = v.send("Who won the football match between Zambia and Ghana yesterday?")

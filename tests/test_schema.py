@@ -80,3 +80,17 @@ def test_column_types_follow_frappe(tmp_path):
     assert isinstance(cols["session"]["type"], sa.String) and cols["session"]["type"].length == 140
     assert isinstance(cols["confidence"]["type"], sa.Numeric)
     assert isinstance(cols["text"]["type"], sa.Text)
+
+
+def test_frappe_controllers_add_the_composite_indexes():
+    """Under Frappe the same composite indexes come from each controller's on_doctype_update."""
+    import ast
+
+    from assistant_crm.config.indexes import COMPOSITE_INDEXES
+
+    for doctype in COMPOSITE_INDEXES:
+        folder = doctype.lower().replace(" ", "_")
+        tree = ast.parse((schema.DOCTYPE_DIR / folder / f"{folder}.py").read_text())
+        funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert "on_doctype_update" in funcs, doctype
+        assert f'add_frappe_indexes("{doctype}")' in ast.unparse(funcs["on_doctype_update"]).replace("'", '"')

@@ -13,3 +13,11 @@ COMPOSITE_INDEXES: dict[str, list[tuple[str, ...]]] = {
     "Webhook Activity Log": [("platform", "creation")],
     "Assistant Audit Log": [("action", "creation")],
 }
+
+
+def add_frappe_indexes(doctype: str) -> None:
+    """Create the composite indexes under Frappe (called from each controller's ``on_doctype_update``)."""
+    import frappe
+
+    for combo in COMPOSITE_INDEXES.get(doctype, []):
+        frappe.db.add_index(doctype, list(combo))

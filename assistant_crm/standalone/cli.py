@@ -73,10 +73,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _serve_gunicorn(args, overrides)
     from werkzeug.serving import run_simple
 
-    from assistant_crm.standalone.wsgi import create_app
+    from assistant_crm.standalone.wsgi import AccessLogHandler, create_app
 
     try:
-        run_simple(args.host, args.port, create_app(rt), threaded=True, use_reloader=False)
+        run_simple(
+            args.host, args.port, create_app(rt), threaded=True, use_reloader=False, request_handler=AccessLogHandler
+        )
     except OSError as e:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
     return 0

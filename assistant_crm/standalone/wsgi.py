@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
@@ -38,6 +39,7 @@ from assistant_crm.services import errors
 from assistant_crm.services.ports import Runtime, set_runtime
 
 log = logging.getLogger("assistant_crm.http")
+access_log = logging.getLogger("assistant_crm.access")
 
 APP_DIR = Path(__file__).resolve().parent.parent
 PUBLIC_DIR = APP_DIR / "public"
@@ -271,6 +273,15 @@ class StandaloneApp:
         if strict:
             raise errors.AuthenticationError("invalid API key")
         return "Guest", ["Guest"]
+
+
+class AccessLogHandler(WSGIRequestHandler):
+    """Werkzeug's request handler with an access log that never shows the query string:
+    webhook URLs carry tokens there (``?token=``, ``hub.verify_token=``)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        access_log.info('%s "%s %s" %s %s', self.address_string(), self.command, path, getattr(code, "value", code), size)
 
 
 def create_app(runtime: Runtime) -> StandaloneApp:

@@ -61,3 +61,10 @@ def verify_chain() -> list[str]:
 
     install()
     return verify()
+
+
+def on_doctype_update():
+    """Composite indexes for the engine's lookups (the same list the standalone schema uses)."""
+    from assistant_crm.config.indexes import add_frappe_indexes
+
+    add_frappe_indexes("Assistant Audit Log")

@@ -44,3 +44,10 @@ class ChatHistory(Document):
         """Log Settings retention: messages older than ``days`` go."""
         table = frappe.qb.DocType("Chat History")
         frappe.db.delete(table, filters=(table.creation < (Now() - Interval(days=days))))
+
+
+def on_doctype_update():
+    """Composite indexes for the engine's lookups (the same list the standalone schema uses)."""
+    from assistant_crm.config.indexes import add_frappe_indexes
+
+    add_frappe_indexes("Chat History")

@@ -83,3 +83,10 @@ class ChatSession(Document):
 
         call_engine("assistant_crm.services.context.invalidate", self.name)
         call_engine("assistant_crm.services.audit.record", frappe.session.user, "session.deleted", self.name)
+
+
+def on_doctype_update():
+    """Composite indexes for the engine's lookups (the same list the standalone schema uses)."""
+    from assistant_crm.config.indexes import add_frappe_indexes
+
+    add_frappe_indexes("Chat Session")

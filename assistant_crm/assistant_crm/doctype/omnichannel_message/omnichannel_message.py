@@ -68,3 +68,10 @@ class OmnichannelMessage(Document):
             table,
             filters=(table.modified < (Now() - Interval(days=days))) & (table.status.isin(FINISHED_STATUSES)),
         )
+
+
+def on_doctype_update():
+    """Composite indexes for the engine's lookups (the same list the standalone schema uses)."""
+    from assistant_crm.config.indexes import add_frappe_indexes
+
+    add_frappe_indexes("Omnichannel Message")

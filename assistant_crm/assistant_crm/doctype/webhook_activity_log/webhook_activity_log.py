@@ -31,3 +31,10 @@ class WebhookActivityLog(Document):
     def clear_old_logs(days=30):
         table = frappe.qb.DocType("Webhook Activity Log")
         frappe.db.delete(table, filters=(table.creation < (Now() - Interval(days=days))))
+
+
+def on_doctype_update():
+    """Composite indexes for the engine's lookups (the same list the standalone schema uses)."""
+    from assistant_crm.config.indexes import add_frappe_indexes
+
+    add_frappe_indexes("Webhook Activity Log")
