@@ -30,8 +30,17 @@ def ensure_roles() -> list[str]:
     return created
 
 
+def ensure_indexes() -> None:
+    """Composite indexes (``on_doctype_update`` runs only when a DocType JSON changes)."""
+    from assistant_crm.config.indexes import COMPOSITE_INDEXES, add_frappe_indexes
+
+    for doctype in COMPOSITE_INDEXES:
+        add_frappe_indexes(doctype)
+
+
 def after_install() -> None:
     created = ensure_roles()
+    ensure_indexes()
     from assistant_crm.runtime.frappe import call_engine, install
 
     install()
@@ -48,6 +57,7 @@ def after_install() -> None:
 
 def after_migrate() -> None:
     ensure_roles()
+    ensure_indexes()
     from assistant_crm.runtime.frappe import call_engine, install
 
     install()
