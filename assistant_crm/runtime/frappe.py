@@ -414,8 +414,15 @@ _runtimes: dict[str, Runtime] = {}
 _runtimes_lock = threading.Lock()
 
 
+def publish_realtime(event: str, payload: Any, task_id: str | None = None) -> None:
+    """Socket.IO to one web visitor (``task_id`` = the visitor's unguessable token) or to desk users.
+
+    Never ``user="Guest"``: every guest socket joins the same rooms."""
+    frappe.publish_realtime(event, payload, task_id=task_id, after_commit=True)
+
+
 def build_runtime() -> Runtime:
-    return Runtime(
+    rt = Runtime(
         store=FrappeStore(),
         cache=FrappeCache(),
         queue=FrappeQueue(),
@@ -423,6 +430,8 @@ def build_runtime() -> Runtime:
         clock=FrappeClock(),
         name="frappe",
     )
+    rt.extras["publish_realtime"] = publish_realtime
+    return rt
 
 
 def current_runtime() -> Runtime:
