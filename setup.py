@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 VERSION = "0.1.0"
@@ -22,7 +22,7 @@ setup(
     description="WCFCB AI customer-service assistant and omnichannel CRM",
     author="WCFCB",
     author_email="ict@workers.com.zm",
-    packages=find_packages(exclude=("tests", "tests.*", "benchmarks")),
+    packages=find_namespace_packages(include=["assistant_crm", "assistant_crm.*"]),
     zip_safe=False,
     include_package_data=True,
     install_requires=install_requires,
