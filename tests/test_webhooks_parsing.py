@@ -294,3 +294,30 @@ def test_overlong_ids_get_a_deterministic_key_that_fits_the_column():
         ev.idempotency_key
         == make_com_in.parse(wp.make_message("again", message_id="x" * 300)).idempotency_key
     )
+
+
+def test_telegram_chat_id_that_is_not_an_integer_is_refused():
+    update = {
+        "update_id": 7,
+        "message": {"message_id": 1, "date": 1, "chat": {"id": "abc", "type": "private"}, "text": "hi"},
+    }
+    with pytest.raises(ValidationError, match=r"message.chat.id must be an integer"):
+        telegram_in.parse(update)
+    update["message"]["chat"]["id"] = -1001234567890123
+    assert telegram_in.parse(update)[0].sender_id == "-1001234567890123"
+
+
+@pytest.mark.parametrize(
+    "provider,form,field",
+    [
+        (
+            "africastalking",
+            {"from": "notaphone", "to": "2020", "text": "hi", "id": "ATX1", "date": "2026-11-25"},
+            "from",
+        ),
+        ("twilio", {"From": "notaphone", "To": "+15005550006", "Body": "hi", "MessageSid": "SM1"}, "From"),
+    ],
+)
+def test_sms_sender_that_is_not_a_phone_number_is_refused(provider, form, field):
+    with pytest.raises(ValidationError, match=f"'{field}' is not a phone number"):
+        sms_in.parse(form, provider)

@@ -132,3 +132,20 @@ def test_static_paths_cannot_escape(server, path):
 
 def test_unknown_page_is_404(server):
     assert requests.get(f"{server}/no-such-page", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"text": ' + "[" * 20000 + "]" * 20000 + "}",
+        '{"text": "hi", "times": ' + "9" * 5000 + "}",
+        b'{"text": "\xff\xfe"}',
+    ],
+    ids=["deeply-nested", "huge-integer", "not-utf8"],
+)
+def test_pathological_json_is_400_not_500(server, body):
+    r = requests.post(
+        api(server, "echo"), data=body, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert r.status_code == 400
+    assert r.json()["exc_type"] == "ValidationError"

@@ -9,7 +9,6 @@ Activity Log row, refused ones included.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +24,7 @@ from assistant_crm.services.errors import (
     PermissionDenied,
     ValidationError,
 )
+from assistant_crm.services.jsonbody import loads_body
 from assistant_crm.services.ports import get_runtime
 from assistant_crm.services.signatures import constant_equals, verify_hub_signature, verify_twilio_signature
 from assistant_crm.services.webhook_log import WebhookCall
@@ -59,14 +59,7 @@ def check_size(req: RequestInfo) -> None:
 def parse_json(body: bytes) -> Any:
     if not body:
         raise ValidationError("request body is empty; expected JSON", field="body")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValidationError("request body is not UTF-8", field="body") from None
-    except json.JSONDecodeError as e:
-        raise ValidationError(
-            f"request body is not valid JSON: {e.msg} at position {e.pos}", field="body"
-        ) from None
+    return loads_body(body)
 
 
 def store_events(call: WebhookCall, events: Iterable[InboundEvent], remote_ip: str) -> tuple[int, int]:

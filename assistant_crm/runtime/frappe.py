@@ -38,6 +38,7 @@ from assistant_crm.api.endpoint import (
     reset_current_request,
     set_current_request,
 )
+from assistant_crm.api.errors_shape import FRAPPE_EXC_NAMES, error_payload  # noqa: F401 (re-exported)
 from assistant_crm.services import errors
 from assistant_crm.services.ports import Row, Runtime, set_runtime_factory
 from assistant_crm.services.settings import SETTINGS_DOCTYPE, Settings, secret_fields
@@ -48,19 +49,6 @@ STANDARD_COLUMNS = ("name", "owner", "creation", "modified", "modified_by", "doc
 _OPS = {"=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "is"}
 # Request arguments Frappe itself adds; they are not the endpoint's parameters.
 _FRAPPE_ARGS = {"cmd", "_"}
-
-# Frappe's exception class names, as the standalone app answers them.
-FRAPPE_EXC_NAMES: dict[type[errors.AppError], str] = {
-    errors.ValidationError: "ValidationError",
-    errors.AuthenticationError: "AuthenticationError",
-    errors.PermissionDenied: "PermissionError",
-    errors.NotFound: "DoesNotExistError",
-    errors.MethodNotAllowed: "PermissionError",
-    errors.DuplicateError: "DuplicateEntryError",
-    errors.PayloadTooLarge: "RequestEntityTooLargeError",
-    errors.RateLimited: "RateLimitExceededError",
-    errors.ServiceUnavailable: "ServiceUnavailableError",
-}
 
 
 # -- helpers -------------------------------------------------------------------
@@ -494,22 +482,6 @@ def roles_allow(required: Iterable[str], user: str, roles: Iterable[str]) -> boo
     if ROLE_MANAGER in effective or "System Manager" in effective:
         effective |= {ROLE_AGENT, ROLE_MANAGER}
     return bool(required & effective)
-
-
-def error_payload(exc: errors.AppError) -> dict[str, Any]:
-    """Frappe v15's error body (``exc_type``, ``exception``, ``_server_messages``)."""
-    exc_type = next((n for cls, n in FRAPPE_EXC_NAMES.items() if isinstance(exc, cls)), type(exc).__name__)
-    return {
-        "exc_type": exc_type,
-        "exception": f"frappe.exceptions.{exc_type}: {exc.message}",
-        "_server_messages": json.dumps(
-            [
-                json.dumps(
-                    {"message": exc.message, "title": "Message", "indicator": "red", "raise_exception": 1}
-                )
-            ]
-        ),
-    }
 
 
 def error_response(exc: errors.AppError) -> Any:

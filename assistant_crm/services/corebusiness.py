@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -297,15 +297,23 @@ def _summary_fields(d: dict[str, Any], what: str) -> dict[str, Any]:
     }
 
 
+T = TypeVar("T")
+
+
+def _parse_list(payload: Any, key: str, parse_item: Callable[[Any], T]) -> list[T]:
+    """``{key: [...]}`` parsed item by item; the key is required."""
+    d = _obj(payload, key)
+    if key not in d:
+        raise _Malformed(f"{key}: missing {key}")
+    return [parse_item(x) for x in _list(d, key, key)]
+
+
 def parse_claim_summary(payload: Any) -> ClaimSummary:
     return ClaimSummary(**_summary_fields(_obj(payload, "claim"), "claim"))
 
 
 def parse_claims(payload: Any) -> list[ClaimSummary]:
-    d = _obj(payload, "claims")
-    if "claims" not in d:
-        raise _Malformed("claims: missing claims")
-    return [parse_claim_summary(c) for c in _list(d, "claims", "claims")]
+    return _parse_list(payload, "claims", parse_claim_summary)
 
 
 def parse_claim_detail(payload: Any) -> ClaimDetail:
@@ -336,10 +344,7 @@ def parse_document(payload: Any) -> Document:
 
 
 def parse_documents(payload: Any) -> list[Document]:
-    d = _obj(payload, "documents")
-    if "documents" not in d:
-        raise _Malformed("documents: missing documents")
-    return [parse_document(x) for x in _list(d, "documents", "documents")]
+    return _parse_list(payload, "documents", parse_document)
 
 
 def parse_payment(payload: Any) -> Payment:
@@ -360,10 +365,7 @@ def parse_payment(payload: Any) -> Payment:
 
 
 def parse_payments(payload: Any) -> list[Payment]:
-    d = _obj(payload, "payments")
-    if "payments" not in d:
-        raise _Malformed("payments: missing payments")
-    return [parse_payment(x) for x in _list(d, "payments", "payments")]
+    return _parse_list(payload, "payments", parse_payment)
 
 
 def parse_contributions(payload: Any) -> Contributions:

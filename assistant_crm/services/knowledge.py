@@ -25,13 +25,13 @@ import html
 import logging
 import math
 import re
-import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from assistant_crm.services.models import Passage
 from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.store_cache import PerStore, is_stale
 
 log = logging.getLogger("assistant_crm.knowledge")
 
@@ -483,10 +483,9 @@ def _build(store, version: object) -> _Index:
     return index
 
 
-_lock = threading.Lock()
 # One index per store: a Frappe process may serve several sites.
-_indexes: dict[int, _Index] = {}
 _MAX_INDEXES = 16
+_indexes: PerStore[_Index] = PerStore(_MAX_INDEXES)
 
 
 def _shared_version(rt) -> object:
@@ -497,48 +496,39 @@ def _shared_version(rt) -> object:
         return None
 
 
+def _fingerprint_changed(index: _Index, rt) -> bool:
+    try:
+        return _fingerprint(rt.store) != index.fingerprint
+    except Exception:  # keep answering from the index we have
+        log.warning("knowledge: could not read the articles' fingerprint", exc_info=True)
+        return False
+
+
 def _is_stale(index: _Index | None, rt, now: float) -> tuple[bool, object]:
     """(stale?, shared version). The shared version is read at most every
     VERSION_CHECK_SECONDS: one cache round trip per query would cost more than
     the query itself on Redis."""
-    if index is None or index.store is not rt.store or now - index.built_at > INDEX_TTL_SECONDS:
-        return True, _shared_version(rt)
-    version = index.version
-    if now - index.version_checked_at > VERSION_CHECK_SECONDS:
-        index.version_checked_at = now
-        version = _shared_version(rt)
-        if version != index.version:
-            return True, version
-    if now - index.checked_at > FINGERPRINT_CHECK_SECONDS:
-        index.checked_at = now
-        try:
-            return _fingerprint(rt.store) != index.fingerprint, version
-        except Exception:  # keep answering from the index we have
-            log.warning("knowledge: could not read the articles' fingerprint", exc_info=True)
-    return False, version
+    return is_stale(
+        index,
+        rt,
+        now,
+        ttl=INDEX_TTL_SECONDS,
+        version_check=VERSION_CHECK_SECONDS,
+        fingerprint_check=FINGERPRINT_CHECK_SECONDS,
+        shared_version=_shared_version,
+        fingerprint_changed=_fingerprint_changed,
+    )
 
 
 def current_index() -> _Index:
     """The index for the current runtime's store, rebuilt when stale."""
-    rt = get_runtime()
-    key = id(rt.store)
-    index = _indexes.get(key)
-    stale, version = _is_stale(index, rt, time.monotonic())
-    if stale:
-        with _lock:
-            if _indexes.get(key) is index:  # else another thread rebuilt it meanwhile
-                if len(_indexes) >= _MAX_INDEXES:
-                    _indexes.clear()
-                _indexes[key] = _build(rt.store, version)
-            index = _indexes[key]
-    return index
+    return _indexes.get(get_runtime(), _is_stale, _build)
 
 
 def invalidate() -> None:
     """Drop the index (an article was created, edited, unpublished or deleted).
     Other processes notice through the shared cache on their next query."""
-    with _lock:
-        _indexes.clear()
+    _indexes.clear()
     try:
         get_runtime().cache.incr(VERSION_KEY, 1, ttl=INDEX_TTL_SECONDS * 24)
     except Exception:  # no runtime or cache: the local drop is what matters

@@ -348,16 +348,27 @@ def _no_claims(session: SessionState, intent: str) -> LiveAnswer:
     )
 
 
-def _claim_status(
-    session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
-) -> LiveAnswer:
+def _claims_asked(
+    session: SessionState, intent: str, person_id: str, text: str, chosen: str | None, resources: list[str]
+) -> tuple[str | None, list[ClaimSummary], LiveAnswer | None]:
+    """(the claim number asked about, the person's claims, None), or an answer that
+    ends the turn early: a claim that is not theirs, or no claims at all."""
     number, foreign = _wanted_claim(person_id, text, chosen)
     resources.append("claims")
     if foreign:
-        return _not_found(session, foreign)
+        return None, [], _not_found(session, foreign)
     claims = read_claims(person_id)
     if not claims:
-        return _no_claims(session, "claim_status")
+        return None, [], _no_claims(session, intent)
+    return number, claims, None
+
+
+def _claim_status(
+    session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
+) -> LiveAnswer:
+    number, claims, early = _claims_asked(session, "claim_status", person_id, text, chosen, resources)
+    if early is not None:
+        return early
     if number is None and len(claims) > 1:
         header, _ = _render("claim_status", session, {"first_name": _first_name(session), "plural": "s"})
         return _ask_which(session, "claim_status", claims, header)
@@ -522,13 +533,9 @@ def _contributions(session: SessionState, person_id: str, text: str, resources: 
 def _documents(
     session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
 ) -> LiveAnswer:
-    number, foreign = _wanted_claim(person_id, text, chosen)
-    resources.append("claims")
-    if foreign:
-        return _not_found(session, foreign)
-    claims = read_claims(person_id)
-    if not claims:
-        return _no_claims(session, "document_status")
+    number, claims, early = _claims_asked(session, "document_status", person_id, text, chosen, resources)
+    if early is not None:
+        return early
     if number is None and len(claims) > 1:
         # Prefer the one claim waiting for documents, if there is exactly one.
         waiting = [c for c in claims if c.status == "awaiting_documents"]

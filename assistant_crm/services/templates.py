@@ -19,13 +19,13 @@ from __future__ import annotations
 import logging
 import re
 import string
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from assistant_crm.services.models import Rendered
 from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.store_cache import PerStore, is_stale
 
 log = logging.getLogger("assistant_crm.templates")
 
@@ -232,10 +232,9 @@ class _Cache:
     version_checked_at: float
 
 
-_lock = threading.Lock()
 # One cache per store: a Frappe process may serve several sites.
-_caches: dict[int, _Cache] = {}
 _MAX_CACHES = 16
+_caches: PerStore[_Cache] = PerStore(_MAX_CACHES)
 
 
 def _fingerprint(store) -> tuple:
@@ -268,21 +267,23 @@ def _shared_version(rt) -> object:
         return None
 
 
+def _fingerprint_changed(cache: _Cache, rt) -> bool:
+    return _fingerprint(rt.store) != cache.fingerprint
+
+
 def _is_stale(cache: _Cache | None, rt, now: float) -> tuple[bool, object]:
     """(stale?, shared version); the shared version is read at most every
     VERSION_CHECK_SECONDS to spare a cache round trip per render."""
-    if cache is None or cache.store is not rt.store or now - cache.built_at > CACHE_TTL_SECONDS:
-        return True, _shared_version(rt)
-    version = cache.version
-    if now - cache.version_checked_at > VERSION_CHECK_SECONDS:
-        cache.version_checked_at = now
-        version = _shared_version(rt)
-        if version != cache.version:
-            return True, version
-    if now - cache.checked_at > FINGERPRINT_CHECK_SECONDS:
-        cache.checked_at = now
-        return _fingerprint(rt.store) != cache.fingerprint, version
-    return False, version
+    return is_stale(
+        cache,
+        rt,
+        now,
+        ttl=CACHE_TTL_SECONDS,
+        version_check=VERSION_CHECK_SECONDS,
+        fingerprint_check=FINGERPRINT_CHECK_SECONDS,
+        shared_version=_shared_version,
+        fingerprint_changed=_fingerprint_changed,
+    )
 
 
 def _current() -> _Cache | None:
@@ -290,23 +291,12 @@ def _current() -> _Cache | None:
         rt = get_runtime()
     except RuntimeError:
         return None  # no runtime (a bare unit test or a CLI without a database): built-ins only
-    key = id(rt.store)
-    cache = _caches.get(key)
-    stale, version = _is_stale(cache, rt, time.monotonic())
-    if stale:
-        with _lock:
-            if _caches.get(key) is cache:  # else another thread reloaded meanwhile
-                if len(_caches) >= _MAX_CACHES:
-                    _caches.clear()
-                _caches[key] = _load(rt.store, version)
-            cache = _caches[key]
-    return cache
+    return _caches.get(rt, _is_stale, _load)
 
 
 def invalidate() -> None:
     """Drop the cached templates (one was added, edited or deleted)."""
-    with _lock:
-        _caches.clear()
+    _caches.clear()
     try:
         get_runtime().cache.incr(VERSION_KEY, 1, ttl=CACHE_TTL_SECONDS * 24)
     except Exception:

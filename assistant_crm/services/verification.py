@@ -69,48 +69,6 @@ _EMPLOYER_RE = re.compile(r"(?<![A-Za-z0-9])EMP[\s\-_/]?(\d{3,8})(?!\d)", re.IGN
 _SPACED_CODE_RE = re.compile(r"\D{0,40}?(?<!\d)(\d{3})[ \-](\d{3})(?!\d)\D{0,40}")
 _QUESTION_RE = re.compile(r"\?|^\s*(what|when|where|which|who|why|how|can|could|do|does|is|are|will)\b", re.I)
 
-# Texts for keys the shared template table does not have (yet): the gate's own
-# questions. Filled with templates.fill so placeholders behave the same.
-_OWN_TEXTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "verify_need_name": ("Thank you. Now please send your full name as it appears on your NRC.", ()),
-    "verify_need_nrc": (
-        "Thank you. Now please send your NRC number (six digits, two digits and one digit, like 123456/78/1).",
-        (),
-    ),
-    "verify_nrc_malformed": (
-        "That NRC number doesn't look right. An NRC has six digits, two digits and one digit, like 123456/78/1. "
-        "Please send it again with your full name.",
-        (),
-    ),
-    "verify_pending_reminder": (
-        "Before I can show your records I need your NRC number and full name, for example: 123456/78/1 John Banda.",
-        ("Talk to an agent",),
-    ),
-    "otp_reminder": (
-        "Please type the 6-digit code I sent by SMS to {masked_phone}. Reply RESEND if it did not arrive.",
-        (),
-    ),
-    "otp_resend_limit": (
-        "I've already sent several codes. Please send your NRC number and full name again to start over.",
-        (),
-    ),
-    "verify_no_phone": (
-        "I found your record, but there is no phone number on it to send a security code to. Please visit the "
-        "nearest WCFCB branch to update your details, or ask for one of our staff.",
-        ("Talk to an agent",),
-    ),
-    "otp_not_sent": (
-        "Sorry, I couldn't send the security code just now. Please try again in a few minutes.",
-        (),
-    ),
-    "other_person_refused": (
-        "For your privacy I can only show records linked to you, so I can't look up another person's NRC, claim "
-        "or employer account. If someone else needs help, they can contact us themselves.",
-        ("Check my claim", "My payments"),
-    ),
-}
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -128,10 +86,6 @@ def _say(key: str, session: SessionState, data: dict[str, Any] | None = None) ->
     from assistant_crm.services import templates
 
     data = dict(data or {})
-    if key in _OWN_TEXTS and key not in templates.BUILTIN:
-        body, replies = _OWN_TEXTS[key]
-        values = {"minutes": str(LOCK_SECONDS // 60), **data}
-        return templates.fill(body, values), [templates.fill(r, values) for r in replies]
     rendered = templates.render(
         key, language=session.language or "en", channel=session.channel or "all", data=data
     )

@@ -13,9 +13,10 @@ import contextvars
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -26,6 +27,8 @@ from assistant_crm.standalone.schema import DocTypeDef, build_metadata, doctypes
 
 log = logging.getLogger("assistant_crm.store")
 
+_T = TypeVar("_T")
+
 _OPS = {"=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "is"}
 
 
@@ -33,8 +36,22 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or opened."""
 
 
-def make_engine(database_url: str) -> sa.Engine:
-    """An engine tuned for the runtime: WAL + busy timeout on SQLite, pre-ping on MariaDB."""
+# A pooled MariaDB connection unused for longer than this is pinged when checked
+# out (a restart or wait_timeout in between is found before a statement fails);
+# busy connections are not: a lost one fails its call, which is retried once.
+IDLE_PING_SECONDS = 5.0
+
+
+def make_engine(database_url: str, *, autocommit: bool = False) -> sa.Engine:
+    """An engine tuned for the runtime.
+
+    SQLite: WAL + busy timeout. MariaDB: no pre-ping round trip on every
+    checkout (see :data:`IDLE_PING_SECONDS` and :meth:`SQLStore._run`) and no
+    rollback round trip when a connection whose transaction already ended is
+    returned. ``autocommit=True`` (MariaDB only) gives the engine for
+    single-statement calls: each statement commits by itself on the server, so
+    an INSERT is one round trip, and no snapshot is ever left open.
+    """
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(
@@ -57,8 +74,79 @@ def make_engine(database_url: str) -> sa.Engine:
         query = dict(url.query)
         query.setdefault("charset", "utf8mb4")
         url = url.set(query=query)
-        return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=10, max_overflow=20)
+        options: dict[str, Any] = {}
+        if autocommit:
+            options = {"isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True}
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=False,
+            pool_recycle=3600,
+            pool_size=10,
+            max_overflow=20,
+            pool_reset_on_return=None,  # _reset_if_needed below instead
+            **options,
+        )
+        _install_mysql_events(engine, autocommit=autocommit)
+        return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+_CLEAN = "acrm_clean"  # connection record info: the last transaction was committed
+_USED = "acrm_used"  # connection record info: monotonic time of the last check-in
+_SERVER_STATUS_IN_TRANS = 1  # MySQL protocol server status flag
+
+
+def _install_mysql_events(engine: sa.Engine, *, autocommit: bool) -> None:
+    """Pool hooks replacing pre-ping and rollback-on-return (see make_engine)."""
+
+    @event.listens_for(engine, "begin")
+    def _begun(conn: sa.Connection) -> None:
+        conn.info[_CLEAN] = False
+
+    @event.listens_for(engine, "commit")
+    def _committed(conn: sa.Connection) -> None:
+        # Fired just before the DBAPI commit; a failing commit goes through
+        # handle_error, which takes the mark back.
+        conn.info[_CLEAN] = True
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(ctx: Any) -> None:
+        if ctx.connection is not None and not ctx.connection.closed:
+            with contextlib.suppress(Exception):
+                ctx.connection.info[_CLEAN] = False
+
+    @event.listens_for(engine, "reset")
+    def _reset_if_needed(dbapi_conn: Any, record: Any, state: Any) -> None:
+        """Roll back on return unless the transaction is known to be over:
+        rolled back by SQLAlchemy already, or committed (no write pending, as
+        the server's in-transaction flag confirms), or an autocommit
+        connection outside any explicit transaction. A connection returned
+        mid-transaction (a REPEATABLE READ snapshot, or locks) is rolled back."""
+        info = record.info if record is not None else {}
+        clean = info.pop(_CLEAN, False)
+        if state.transaction_was_reset:
+            return
+        in_trans = bool(
+            getattr(dbapi_conn, "server_status", _SERVER_STATUS_IN_TRANS) & _SERVER_STATUS_IN_TRANS
+        )
+        if (clean or autocommit) and not in_trans:
+            return
+        dbapi_conn.rollback()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_USED)
+        if last is not None and time.monotonic() - last > IDLE_PING_SECONDS:
+            try:
+                dbapi_conn.ping(reconnect=False)
+            except Exception as e:
+                # The pool throws this connection away and checks out a new one.
+                raise sa.exc.DisconnectionError(f"stale pooled connection: {e}") from e
 
 
 class SQLStore:
@@ -66,7 +154,14 @@ class SQLStore:
 
     def __init__(self, database_url: str, *, clock: Clock | None = None, sync: bool = True):
         self.database_url = database_url
+        # Transactions (transaction(), multi-statement writes, external users of
+        # .engine) use self.engine; single statements outside a transaction use
+        # self._auto: on MariaDB an AUTOCOMMIT engine (one round trip for an
+        # INSERT instead of INSERT + COMMIT), elsewhere the same engine.
         self.engine = make_engine(database_url)
+        self._auto: sa.Engine | None = (
+            make_engine(database_url, autocommit=True) if self.engine.dialect.name == "mysql" else None
+        )
         self.clock = clock or SystemClock()
         # The open transaction of this thread/task, if any (see transaction()).
         self._tx: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
@@ -111,23 +206,36 @@ class SQLStore:
             finally:
                 self._tx.reset(token)
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[sa.Connection]:
-        conn = self._tx.get()
-        if conn is not None:
-            yield conn
-            return
-        with self.engine.begin() as conn:
-            yield conn
+    def _run(self, fn: Callable[[sa.Connection], _T], *, write: bool) -> _T:
+        """Run ``fn(conn)`` in the open transaction, or else on its own.
 
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[sa.Connection]:
+        On its own, a call that finds its pooled connection dead (MariaDB
+        restarted, the connection killed) is retried once on a fresh one:
+        SQLAlchemy has invalidated the pool by then, so a restart costs no
+        failed call. Inside a transaction the error goes to the caller (the
+        transaction rolls back). A lost connection while a statement runs
+        can in rare cases have applied it already (an autocommit INSERT seen
+        by the server but not its answer): the retry then reports a
+        duplicate, which callers of insert() already handle.
+        """
         conn = self._tx.get()
         if conn is not None:
-            yield conn
-            return
-        with self.engine.connect() as conn:
-            yield conn
+            return fn(conn)
+        for attempt in (1, 2):
+            try:
+                if self._auto is not None:
+                    with self._auto.connect() as c:
+                        return fn(c)
+                if write:
+                    with self.engine.begin() as c:
+                        return fn(c)
+                with self.engine.connect() as c:
+                    return fn(c)
+            except sa.exc.DBAPIError as e:
+                if attempt == 2 or not e.connection_invalidated:
+                    raise
+                log.warning("database connection lost (%s); retrying once", e.orig)
+        raise AssertionError("unreachable")
 
     def _def(self, doctype: str) -> DocTypeDef:
         d = self.defs.get(doctype)
@@ -250,11 +358,11 @@ class SQLStore:
         row.setdefault("modified_by", row["owner"])
         row.setdefault("docstatus", 0)
         row.setdefault("idx", 0)
+        # Values as parameters, not .values(**row): the statement compiles once
+        # per column set and is cached, instead of coercing every value each time.
+        stmt = table.insert()
         try:
-            with self._writing() as conn:
-                # Values as parameters, not .values(**row): the statement compiles once
-                # per column set and is cached, instead of coercing every value each time.
-                conn.execute(table.insert(), row)
+            self._run(lambda conn: conn.execute(stmt, row), write=True)
         except sa.exc.IntegrityError as e:
             msg = str(e.orig)
             if "UNIQUE" in msg.upper() or "Duplicate" in msg or "1062" in msg:
@@ -265,8 +373,8 @@ class SQLStore:
     def get(self, doctype: str, name: str) -> Row | None:
         d = self._def(doctype)
         table = self._table(doctype)
-        with self._reading() as conn:
-            r = conn.execute(sa.select(table).where(table.c.name == name)).first()
+        q = sa.select(table).where(table.c.name == name)
+        r = self._run(lambda conn: conn.execute(q).first(), write=False)
         return self._decode(d, r) if r is not None else None
 
     def get_by(self, doctype: str, filters: Row, order_by: str | None = None) -> Row | None:
@@ -291,14 +399,13 @@ class SQLStore:
             q = q.limit(int(limit))
         if offset:
             q = q.offset(int(offset))
-        with self._reading() as conn:
-            return [self._decode(d, r) for r in conn.execute(q)]
+        rows = self._run(lambda conn: conn.execute(q).all(), write=False)
+        return [self._decode(d, r) for r in rows]
 
     def count(self, doctype: str, filters: Row | None = None) -> int:
         table = self._table(doctype)
         q = sa.select(sa.func.count()).select_from(table).where(*self._where(table, filters))
-        with self._reading() as conn:
-            return int(conn.execute(q).scalar_one())
+        return int(self._run(lambda conn: conn.execute(q).scalar_one(), write=False))
 
     def update(self, doctype: str, name: str, values: Row) -> None:
         self.update_where(doctype, {"name": name}, values)
@@ -308,30 +415,32 @@ class SQLStore:
         table = self._table(doctype)
         data = self._encode(d, values, partial=True)
         data.setdefault("modified", self.clock.now())
+        stmt = table.update().where(*self._where(table, filters))
         try:
-            with self._writing() as conn:
-                res = conn.execute(table.update().where(*self._where(table, filters)), data)
+            res = self._run(lambda conn: conn.execute(stmt, data), write=True)
         except sa.exc.IntegrityError as e:
             raise DuplicateError(f"{doctype}: update clashes with an existing row ({e.orig})") from None
         return int(res.rowcount or 0)
 
     def delete(self, doctype: str, name: str) -> None:
         table = self._table(doctype)
-        with self._writing() as conn:
-            conn.execute(table.delete().where(table.c.name == name))
+        stmt = table.delete().where(table.c.name == name)
+        self._run(lambda conn: conn.execute(stmt), write=True)
 
     def get_single(self, doctype: str) -> Row:
         d = self._def(doctype)
         t = self.metadata.tables["tabSingles"]
-        with self._reading() as conn:
-            rows = conn.execute(sa.select(t.c.field, t.c.value).where(t.c.doctype == doctype)).all()
+        q = sa.select(t.c.field, t.c.value).where(t.c.doctype == doctype)
+        rows = self._run(lambda conn: conn.execute(q).all(), write=False)
         return {r.field: r.value for r in rows if d.field(r.field) is not None}
 
     def set_single(self, doctype: str, values: Row) -> None:
         d = self._def(doctype)
         t = self.metadata.tables["tabSingles"]
         enc = self._encode(d, values, partial=True)
-        with self._writing() as conn:
+        with self.transaction():
+            conn = self._tx.get()
+            assert conn is not None
             for field, value in enc.items():
                 conn.execute(t.delete().where(t.c.doctype == doctype, t.c.field == field))
                 conn.execute(
@@ -345,6 +454,8 @@ class SQLStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._auto is not None:
+            self._auto.dispose()
 
 
 def _default(f: Any) -> Any:

@@ -35,7 +35,9 @@ from assistant_crm.api.endpoint import (
     reset_current_request,
     set_current_request,
 )
+from assistant_crm.api.errors_shape import error_body, error_payload
 from assistant_crm.services import errors
+from assistant_crm.services.jsonbody import loads_body
 from assistant_crm.services.ports import Runtime, set_runtime
 
 log = logging.getLogger("assistant_crm.http")
@@ -45,30 +47,6 @@ APP_DIR = Path(__file__).resolve().parent.parent
 PUBLIC_DIR = APP_DIR / "public"
 WWW_DIR = APP_DIR / "www"
 HOME_PAGE = "wcfcb_demo"
-
-# Frappe's exception class names, so clients written for Frappe read our errors alike.
-FRAPPE_EXC = {
-    errors.ValidationError: "ValidationError",
-    errors.AuthenticationError: "AuthenticationError",
-    errors.PermissionDenied: "PermissionError",
-    errors.NotFound: "DoesNotExistError",
-    errors.MethodNotAllowed: "PermissionError",
-    errors.DuplicateError: "DuplicateEntryError",
-    errors.PayloadTooLarge: "RequestEntityTooLargeError",
-    errors.RateLimited: "RateLimitExceededError",
-    errors.ServiceUnavailable: "ServiceUnavailableError",
-}
-
-
-def error_body(exc_type: str, message: str, title: str = "Message") -> dict[str, Any]:
-    """A body shaped like Frappe v15's error responses."""
-    return {
-        "exc_type": exc_type,
-        "exception": f"frappe.exceptions.{exc_type}: {message}",
-        "_server_messages": json.dumps(
-            [json.dumps({"message": message, "title": title, "indicator": "red", "raise_exception": 1})]
-        ),
-    }
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -81,8 +59,7 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 
 def app_error_response(e: errors.AppError) -> Response:
-    exc_type = next((n for cls, n in FRAPPE_EXC.items() if isinstance(e, cls)), type(e).__name__)
-    return json_response(error_body(exc_type, e.message), status=e.http_status_code, headers=e.headers)
+    return json_response(error_payload(e), status=e.http_status_code, headers=e.headers)
 
 
 class StandaloneApp:
@@ -229,12 +206,7 @@ class StandaloneApp:
         args.update({k: v for k, v in request.form.items()})
         ctype = (request.mimetype or "").lower()
         if body and ctype == "application/json":
-            try:
-                data = json.loads(body)
-            except ValueError as e:
-                raise errors.ValidationError(
-                    f"request body is not valid JSON: {e.msg} at position {e.pos}"
-                ) from None
+            data = loads_body(body)
             if not isinstance(data, dict):
                 raise errors.ValidationError("request body must be a JSON object")
             args.update(data)
@@ -281,7 +253,9 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         path = self.path.split("?", 1)[0]
-        access_log.info('%s "%s %s" %s %s', self.address_string(), self.command, path, getattr(code, "value", code), size)
+        access_log.info(
+            '%s "%s %s" %s %s', self.address_string(), self.command, path, getattr(code, "value", code), size
+        )
 
 
 def create_app(runtime: Runtime) -> StandaloneApp:

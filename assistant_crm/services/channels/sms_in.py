@@ -32,6 +32,14 @@ def _field(form: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _sender_phone(sender: str, field: str) -> str:
+    """People text from phone numbers; anything else in the sender field is a malformed callback."""
+    phone = normalise_phone(sender)
+    if not phone:
+        raise ValidationError(f"form field {field!r} is not a phone number", field=field)
+    return phone
+
+
 def parse(form: Mapping[str, str], provider: str) -> list[InboundEvent]:
     """One message event from the provider's form fields."""
     if provider == TWILIO:
@@ -42,7 +50,7 @@ def parse(form: Mapping[str, str], provider: str) -> list[InboundEvent]:
             event_type="message",
             platform_message_id=sid,
             sender_id=sender,
-            sender_phone=normalise_phone(sender),
+            sender_phone=_sender_phone(sender, "From"),
             text=clean_text(form.get("Body", "")),
             extra={"provider": TWILIO, "to": form.get("To", "")},
         )
@@ -67,7 +75,7 @@ def parse(form: Mapping[str, str], provider: str) -> list[InboundEvent]:
         event_type="message",
         platform_message_id=_field(form, "id"),
         sender_id=sender,
-        sender_phone=normalise_phone(sender),
+        sender_phone=_sender_phone(sender, "from"),
         text=clean_text(form.get("text", "")),
         timestamp=to_unix(form.get("date")),
         extra={"provider": AFRICASTALKING, "to": form.get("to", ""), "link_id": form.get("linkId", "")},

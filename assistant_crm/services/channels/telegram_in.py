@@ -54,6 +54,9 @@ def _message(m: Any, where: str, edited: bool) -> InboundEvent:
     message_id = as_id(m.get("message_id"), f"{where}.message_id")
     chat = require(m, "chat", where, dict)
     chat_id = as_id(chat.get("id"), f"{where}.chat.id")
+    if not chat_id.lstrip("-").isdigit():
+        # Telegram chat ids are 64-bit integers; anything else is not from Telegram.
+        raise ValidationError(f"{where}.chat.id must be an integer", field=f"{where}.chat.id")
     sender = m.get("from") if isinstance(m.get("from"), dict) else {}
     name = " ".join(str(sender.get(k) or "") for k in ("first_name", "last_name")).strip() or str(
         sender.get("username") or ""
