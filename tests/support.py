@@ -107,3 +107,107 @@ class ServerThread:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+# -- fakes the engine talks to, with the runtime's settings pointing at them ------------
+STUB_API_KEY = "stub-key"
+
+
+@contextmanager
+def running_corebusiness(rt: Any, timeout_seconds: float = 1) -> Iterator[Any]:
+    """The independent CoreBusiness stub, started with fresh clients and breakers,
+    and the runtime's settings pointing at it; stopped afterwards."""
+    from assistant_crm.services.corebusiness import clear_clients, reset_breakers
+    from tests.fakes.corebusiness_stub import CoreBusinessStub
+
+    reset_breakers()
+    clear_clients()
+    stub = CoreBusinessStub(api_key=STUB_API_KEY).start()
+    set_settings(
+        rt,
+        corebusiness_base_url=stub.url,
+        corebusiness_api_key=STUB_API_KEY,
+        corebusiness_timeout_seconds=timeout_seconds,
+    )
+    try:
+        yield stub
+    finally:
+        stub.stop()
+        clear_clients()
+
+
+@contextmanager
+def running_corebusiness_and_sms(rt: Any) -> Iterator[tuple[Any, Any]]:
+    """:func:`running_corebusiness` plus a fake Africa's Talking endpoint for the
+    one-time codes; the runtime's queue is drained before both stop."""
+    from tests.fakes.sms_server import FakeSMSServer
+
+    with running_corebusiness(rt) as cb:
+        sms = FakeSMSServer(api_key="at-key", username="wcfcb").start()
+        set_settings(
+            rt,
+            sms_provider="africastalking",
+            africastalking_base_url=sms.url,
+            africastalking_username="wcfcb",
+            africastalking_api_key="at-key",
+        )
+        try:
+            yield cb, sms
+        finally:
+            rt.queue.join(timeout=10)
+            sms.stop()
+
+
+def stub_identifiers() -> list[str]:
+    """Every NRC and phone number of the CoreBusiness stub's people (never to be logged)."""
+    from tests.fakes.corebusiness_stub import PEOPLE
+
+    return [p["nrc"] for p in PEOPLE.values()] + [p["phone"] for p in PEOPLE.values()]
+
+
+def others_data(person_id: str, phones: bool = True) -> list[str]:
+    """Strings of the CoreBusiness stub that belong to people other than ``person_id``."""
+    from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE
+
+    out = []
+    for number, c in CLAIMS.items():
+        if c["person_id"] != person_id:
+            out += [number, c["employer_name"]]
+    for pid, p in PEOPLE.items():
+        if pid != person_id:
+            out += [p["full_name"], p["nrc"]] + ([p["phone"]] if phones else [])
+    return out
+
+
+@contextmanager
+def fake_whatsapp_graph(rt: Any, **settings: Any) -> Iterator[Any]:
+    """A fake Graph API the WhatsApp replies go to, and the runtime's settings
+    pointing at it (``settings``: more fields to set alongside)."""
+    from tests.fakes.platform_servers import FakeGraphAPI
+
+    with FakeGraphAPI(whatsapp_token="wa-token", phone_number_id="1065550001") as fake:
+        set_settings(
+            rt,
+            graph_api_base_url=fake.url,
+            whatsapp_access_token="wa-token",
+            whatsapp_phone_number_id="1065550001",
+            **settings,
+        )
+        yield fake
+
+
+def concurrently(n: int, call: Any) -> list[Any]:
+    """``call()`` from ``n`` threads released at once; their results, in finishing order."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

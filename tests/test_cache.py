@@ -68,3 +68,22 @@ def test_values_are_copies(cache):
     got = cache.get("c")
     got["list"].append(2)
     assert cache.get("c") == {"list": [1]}
+
+
+def test_set_many_and_get_pair(cache):
+    cache.set_many({"idx:a": "s1", "state:s1": {"n": 1, "l": [1, "ü"]}, "idx:b": "missing"}, ttl=60)
+    assert cache.get("idx:a") == "s1"
+    assert cache.get_pair("idx:a", "state:") == ("s1", {"n": 1, "l": [1, "ü"]})
+    assert cache.get_pair("idx:b", "state:") == ("missing", None)  # index entry without a target
+    assert cache.get_pair("idx:none", "state:") == (None, None)
+    cache.set("idx:n", 5)
+    assert cache.get_pair("idx:n", "state:") == (5, None)  # not a string: no second read
+    cache.set("idx:e", "")
+    assert cache.get_pair("idx:e", "state:") == ("", None)
+
+
+def test_set_many_ttl_expires(cache):
+    cache.set_many({"tm:a": 1, "tm:b": 2}, ttl=1)
+    assert cache.get("tm:b") == 2
+    time.sleep(1.2)
+    assert cache.get("tm:a") is None and cache.get("tm:b") is None

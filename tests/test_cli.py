@@ -21,6 +21,18 @@ def run(args, env=None, timeout=120, **kw):
     return subprocess.run(CLI + args, capture_output=True, text=True, timeout=timeout, env=e, **kw)
 
 
+def serve(tmp_path, port: int) -> subprocess.Popen:
+    """``assistant-crm serve`` on a fresh SQLite file, output (stdout and stderr) in ``proc.stdout``."""
+    return subprocess.Popen(
+        CLI + ["serve", "--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")},
+    )
+
+
 def test_serve_with_unreachable_database_exits_with_one_clear_line(tmp_path):
     port = free_port()
     r = run(
@@ -42,14 +54,7 @@ def test_serve_with_bad_config_file_exits_cleanly(tmp_path):
 
 def test_serve_answers_ping(tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        CLI + ["serve", "--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")},
-    )
+    proc = serve(tmp_path, port)
     try:
         body = None
         for _ in range(150):
@@ -109,14 +114,7 @@ def test_doctor_reports_each_service(tmp_path):
 
 def test_access_log_never_shows_query_strings(tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        CLI + ["serve", "--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "--port", str(port)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")},
-    )
+    proc = serve(tmp_path, port)
     try:
         for _ in range(150):
             try:

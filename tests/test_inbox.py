@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -11,8 +10,7 @@ from assistant_crm.services import inbox
 from assistant_crm.services.channels import whatsapp_in
 from assistant_crm.services.channels.inbound import InboundEvent
 from tests.fakes import webhook_payloads as wp
-from tests.fakes.platform_servers import FakeGraphAPI
-from tests.support import set_settings
+from tests.support import concurrently, fake_whatsapp_graph
 
 MSG = "Omnichannel Message"
 
@@ -20,13 +18,7 @@ MSG = "Omnichannel Message"
 @pytest.fixture
 def graph(rt):
     """A fake Graph API the WhatsApp replies go to."""
-    with FakeGraphAPI(whatsapp_token="wa-token", phone_number_id="1065550001") as fake:
-        set_settings(
-            rt,
-            graph_api_base_url=fake.url,
-            whatsapp_access_token="wa-token",
-            whatsapp_phone_number_id="1065550001",
-        )
+    with fake_whatsapp_graph(rt) as fake:
         yield fake
 
 
@@ -34,6 +26,24 @@ def _wa_event(
     text: str, wa_id: str = "260971234567", ts: int | None = None, mid: str | None = None
 ) -> InboundEvent:
     return whatsapp_in.parse(wp.wa_webhook(wp.wa_value([wp.wa_text(text, wa_id=wa_id, ts=ts, mid=mid)])))[0]
+
+
+def _store_inbound(rt, event: InboundEvent, status: str, **fields) -> str:
+    """An inbound row written straight to the store, as a crashed worker leaves it."""
+    return rt.store.insert(
+        MSG,
+        {
+            "platform": "whatsapp",
+            "direction": "inbound",
+            "event_type": "message",
+            "recipient_id": event.sender_id,
+            "platform_message_id": event.platform_message_id,
+            "idempotency_key": event.idempotency_key,
+            "status": status,
+            "payload": event.to_payload(),
+            **fields,
+        },
+    )
 
 
 def _inbound_rows(rt, **filters):
@@ -57,18 +67,7 @@ def test_accept_stores_before_returning_and_dedupes(rt, graph):
 
 def test_concurrent_accepts_of_one_message_store_one_row_and_one_turn(rt, graph):
     event = _wa_event("Muli shani")
-    results: list[tuple[str, bool]] = []
-    barrier = threading.Barrier(8)
-
-    def deliver() -> None:
-        barrier.wait()
-        results.append(inbox.accept_event(event))
-
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results: list[tuple[str, bool]] = concurrently(8, lambda: inbox.accept_event(event))
     assert len({r[0] for r in results}) == 1
     assert sorted(r[1] for r in results) == [False] + [True] * 7
     assert rt.queue.join(timeout=30)
@@ -101,22 +100,7 @@ def test_one_senders_events_are_processed_in_platform_time_order(rt, graph):
     old = rt.clock.now() - timedelta(minutes=2)
     for text, ts in (("third", 1_700_000_030), ("first", 1_700_000_010), ("second", 1_700_000_020)):
         event = _wa_event(text, ts=ts)
-        rt.store.insert(
-            MSG,
-            {
-                "platform": "whatsapp",
-                "direction": "inbound",
-                "event_type": "message",
-                "recipient_id": event.sender_id,
-                "platform_message_id": event.platform_message_id,
-                "idempotency_key": event.idempotency_key,
-                "status": "received",
-                "sequence": ts,
-                "payload": event.to_payload(),
-                "creation": old,
-                "modified": old,
-            },
-        )
+        _store_inbound(rt, event, "received", sequence=ts, creation=old, modified=old)
     assert inbox.recover() == 3
     assert rt.queue.join(timeout=30)
     rows = _inbound_rows(rt)
@@ -135,34 +119,9 @@ def test_a_worker_dying_mid_turn_is_recovered(rt, graph):
     event = _wa_event("Is my claim paid?")
     # What a killed worker leaves behind: the row claimed ("processing") and never finished.
     stale = rt.clock.now() - timedelta(minutes=6)
-    name = rt.store.insert(
-        MSG,
-        {
-            "platform": "whatsapp",
-            "direction": "inbound",
-            "event_type": "message",
-            "recipient_id": event.sender_id,
-            "platform_message_id": event.platform_message_id,
-            "idempotency_key": event.idempotency_key,
-            "status": "processing",
-            "payload": event.to_payload(),
-            "modified": stale,
-        },
-    )
+    name = _store_inbound(rt, event, "processing", modified=stale)
     fresh = _wa_event("still being answered", wa_id="260961111111")
-    fresh_id = rt.store.insert(
-        MSG,
-        {
-            "platform": "whatsapp",
-            "direction": "inbound",
-            "event_type": "message",
-            "recipient_id": fresh.sender_id,
-            "platform_message_id": fresh.platform_message_id,
-            "idempotency_key": fresh.idempotency_key,
-            "status": "processing",
-            "payload": fresh.to_payload(),
-        },
-    )
+    fresh_id = _store_inbound(rt, fresh, "processing")
     assert inbox.recover() == 1  # the recent one may still be running: left alone
     assert rt.queue.join(timeout=20)
     row = rt.store.get(MSG, name)

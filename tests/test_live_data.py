@@ -10,25 +10,18 @@ from decimal import Decimal
 import pytest
 
 from assistant_crm.services import intents, live_data, verification
-from assistant_crm.services.corebusiness import clear_clients, reset_breakers
+from assistant_crm.services.corebusiness import reset_breakers
 from assistant_crm.services.models import InboundMessage, SessionState
-from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE, CoreBusinessStub
-from tests.support import set_settings
+from tests.fakes.corebusiness_stub import PEOPLE, CoreBusinessStub
+from tests.support import others_data, running_corebusiness, stub_identifiers
 
-SECRETS = [p["nrc"] for p in PEOPLE.values()] + [p["phone"] for p in PEOPLE.values()]
+SECRETS = stub_identifiers()
 
 
 @pytest.fixture
 def cb(rt) -> Iterator[CoreBusinessStub]:
-    reset_breakers()
-    clear_clients()
-    stub = CoreBusinessStub(api_key="stub-key").start()
-    set_settings(
-        rt, corebusiness_base_url=stub.url, corebusiness_api_key="stub-key", corebusiness_timeout_seconds=1
-    )
-    yield stub
-    stub.stop()
-    clear_clients()
+    with running_corebusiness(rt) as stub:
+        yield stub
 
 
 @pytest.fixture(autouse=True)
@@ -58,18 +51,6 @@ def verified(person_id: str) -> SessionState:
 
 def ask(s: SessionState, intent: str, text: str = "") -> live_data.LiveAnswer:
     return live_data.answer(s, intent, InboundMessage(channel=s.channel, text=text or intent))
-
-
-def others_data(person_id: str) -> list[str]:
-    """Strings that belong to people other than ``person_id``."""
-    out = []
-    for number, c in CLAIMS.items():
-        if c["person_id"] != person_id:
-            out += [number, c["employer_name"]]
-    for pid, p in PEOPLE.items():
-        if pid != person_id:
-            out += [p["full_name"], p["nrc"], p["phone"]]
-    return out
 
 
 def test_formatting_helpers():

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 import requests
 
-from assistant_crm.services.corebusiness import clear_clients, reset_breakers
+from assistant_crm.services.corebusiness import reset_breakers
 from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE, CoreBusinessStub
 from tests.fakes.sms_server import FakeSMSServer
-from tests.support import set_settings
+from tests.support import others_data, running_corebusiness_and_sms, set_settings, stub_identifiers
 
 CHAT = "/api/method/assistant_crm.api.chat.send_message"
 LIVE = "/api/method/assistant_crm.api.live_data."
 A, B = PEOPLE["S-1001"], PEOPLE["S-1002"]
-SECRETS = [p["nrc"] for p in PEOPLE.values()] + [p["phone"] for p in PEOPLE.values()]
+SECRETS = stub_identifiers()
 
 
 @dataclass
@@ -35,25 +35,8 @@ class Env:
 
 @pytest.fixture
 def env(server, rt) -> Iterator[Env]:
-    reset_breakers()
-    clear_clients()
-    cb = CoreBusinessStub(api_key="stub-key").start()
-    sms = FakeSMSServer(api_key="at-key", username="wcfcb").start()
-    set_settings(
-        rt,
-        corebusiness_base_url=cb.url,
-        corebusiness_api_key="stub-key",
-        corebusiness_timeout_seconds=1,
-        sms_provider="africastalking",
-        africastalking_base_url=sms.url,
-        africastalking_username="wcfcb",
-        africastalking_api_key="at-key",
-    )
-    yield Env(server, rt, cb, sms)
-    rt.queue.join(timeout=10)
-    cb.stop()
-    sms.stop()
-    clear_clients()
+    with running_corebusiness_and_sms(rt) as (cb, sms):
+        yield Env(server, rt, cb, sms)
 
 
 @pytest.fixture(autouse=True)
@@ -94,14 +77,7 @@ class Chat:
 
 
 def others(person_id: str) -> list[str]:
-    out = []
-    for number, c in CLAIMS.items():
-        if c["person_id"] != person_id:
-            out += [number, c["employer_name"]]
-    for pid, p in PEOPLE.items():
-        if pid != person_id:
-            out += [p["full_name"], p["nrc"]]
-    return out
+    return others_data(person_id, phones=False)
 
 
 # ------------------------------------------------------------------ conversations

@@ -191,20 +191,11 @@ def test_sms_clarifying_question_is_answered_by_number(rt):
 
 @pytest.fixture
 def corebusiness(rt):
-    from assistant_crm.services.corebusiness import clear_clients, reset_breakers
-    from tests.fakes.corebusiness_stub import CoreBusinessStub
-    from tests.support import set_settings
+    from tests.support import running_corebusiness
 
-    reset_breakers()
-    clear_clients()
-    stub = CoreBusinessStub(api_key="stub-key").start()
-    set_settings(
-        rt, corebusiness_base_url=stub.url, corebusiness_api_key="stub-key", corebusiness_timeout_seconds=2
-    )
-    yield stub
-    rt.queue.join(timeout=10)
-    stub.stop()
-    clear_clients()
+    with running_corebusiness(rt, timeout_seconds=2) as stub:
+        yield stub
+        rt.queue.join(timeout=10)
 
 
 def test_whatsapp_person_verifies_gets_their_claims_and_is_greeted_by_name(rt, corebusiness):
@@ -235,3 +226,71 @@ def test_whatsapp_person_verifies_gets_their_claims_and_is_greeted_by_name(rt, c
     session = context.get_session(rt.store.get("Omnichannel Message", again.metadata["outbox"])["session"])
     bot_texts = [m["text"] for m in context.history(session, limit=50) if m["author"] == "bot"]
     assert all(person["nrc"] not in t for t in bot_texts)
+
+
+# ------------------------------------------------ regressions (QA black-box bugs)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Hello, I am {name}. NRC {nrc}. Please help me",
+        "NRC {nrc} and my names are {name}, I am a pensioner",
+    ],
+    ids=["polite-help-me", "i-am-a-pensioner"],
+)
+def test_identity_answer_with_extra_words_is_verified_not_escalated(rt, corebusiness, answer):
+    """An answer to the NRC question that also says "please help me" goes to the gate, not to an agent."""
+    from tests.fakes.corebusiness_stub import PEOPLE
+
+    person = PEOPLE["S-1001"]
+    sender = person["phone"].lstrip("+")
+
+    def say(text):
+        return reply.handle_message(InboundMessage(channel="whatsapp", text=text, sender_id=sender))
+
+    say("what is my claim status")
+    answered = say(answer.format(name=person["full_name"], nrc=person["nrc"]))
+    assert not answered.handoff and answered.intent == "claim_status", answered.text
+    assert answered.metadata["source"] == "live" and "CLM-" in answered.text
+    assert answered.metadata["status"] != "waiting_for_agent"
+
+
+def test_identity_answer_asking_for_an_agent_in_so_many_words_still_escalates(rt, corebusiness):
+    from tests.fakes.corebusiness_stub import PEOPLE
+
+    person = PEOPLE["S-1001"]
+    first = reply.handle_message(web("what is my claim status"))
+    out = reply.handle_message(
+        web(f"{person['nrc']} {person['full_name']}, I want to talk to an agent", first.session_id)
+    )
+    assert out.handoff is True and out.intent == "escalation"
+
+
+@pytest.mark.parametrize(
+    "question,fact",
+    [
+        ("Up to what monthly wage are employer assessments calculated?", "14,400"),
+        ("When does the assessment year start and end?", "31 March"),
+    ],
+)
+def test_general_employer_question_is_answered_from_the_kb_without_an_nrc(rt, question, fact):
+    r = reply.handle_message(web(question))
+    assert r.metadata["source"] == "kb", r.text
+    assert fact in r.text and "NRC" not in r.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what is my contribution balance",
+        "how much do we owe",
+        "how much do we owe in assessments?",
+        "my claim status",
+        "what is the contribution balance for EMP-008812?",
+        "Which documents are missing?",
+    ],
+)
+def test_personal_records_questions_still_ask_for_verification(rt, text):
+    r = reply.handle_message(web(text))
+    assert r.metadata["source"] == "gate" and "NRC" in r.text, (r.intent, r.text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 from pathlib import Path
 
@@ -38,6 +39,40 @@ PIPELINE_KEYS = (
     "greeting",
 )
 LOCALISED = ("greeting", "verify_ask", "otp_sent", "verified", "escalation_waiting", "goodbye")
+# Everything said during verification, sign-out, hand-over and the pipeline's own
+# messages: a Bemba or Nyanja conversation must not switch to English for these.
+VERIFICATION_KEYS = (
+    "greeting",
+    "goodbye",
+    "verify_ask",
+    "verify_need_name",
+    "verify_need_nrc",
+    "verify_nrc_malformed",
+    "verify_failed",
+    "verify_locked",
+    "verify_pending_reminder",
+    "verify_no_phone",
+    "otp_sent",
+    "otp_invalid",
+    "otp_expired",
+    "otp_reminder",
+    "otp_resend_limit",
+    "otp_not_sent",
+    "verified",
+    "logout",
+    "other_person_refused",
+    "escalation",
+    "escalation_waiting",
+    "escalation_with_agent",
+    "escalation_apology",
+    "agent_unavailable",
+    "records_unavailable",
+    "session_expired",
+    "rate_limited",
+    "clarify",
+    "no_answer",
+    "fallback",
+)
 
 
 def _fixture() -> list[dict]:
@@ -80,6 +115,43 @@ def test_localised_templates_keep_numbers_and_placeholders():
     for lang in ("bem", "nya"):
         assert "123456/78/1" in docs[("verify_ask", lang)]
         assert "6" in docs[("otp_sent", lang)] and "5" in docs[("otp_sent", lang)]
+
+
+def test_verification_and_escalation_keys_have_bemba_and_nyanja():
+    """Issue 3: a Bemba or Nyanja conversation stays in its language through
+    verification, the code, sign-out and hand-over; the local text keeps the
+    English one's placeholders, numbers (123456/78/1, 6-digit code) and quick-reply count."""
+    docs = {(d["template_key"], d["language"]): d for d in _fixture() if d["channel"] == "all"}
+    every_otp_key = {d["template_key"] for d in _fixture() if d["template_key"].startswith("otp_")}
+    assert every_otp_key <= set(VERIFICATION_KEYS)
+    for key in VERIFICATION_KEYS:
+        english = docs[(key, "en")]
+        for lang in ("bem", "nya"):
+            assert (key, lang) in docs, f"no {lang} template for {key}"
+            local = docs[(key, lang)]
+            assert local["name"] == f"{key}-{lang}-all"
+            assert local["body"] != english["body"], (key, lang)
+            assert _placeholders(local["body"]) == _placeholders(english["body"]), (key, lang)
+            for number in re.findall(r"\d+(?:/\d+)*", english["body"]):
+                assert number in local["body"], (key, lang, number)
+            assert len(local["quick_replies"].splitlines()) == len(english["quick_replies"].splitlines()), (
+                key,
+                lang,
+            )
+    for lang in ("bem", "nya"):
+        assert "RESEND" in docs[("otp_reminder", lang)]["body"]  # the keyword the code reacts to
+
+
+def test_bemba_and_nyanja_verification_prompts_render(rt):
+    nya = templates.render("verify_need_name", language="nya").text
+    assert nya.startswith("Zikomo") and "NRC" in nya
+    assert templates.render("verify_need_name", language="bem").text.startswith("Natotela")
+    assert "10" in templates.render("verify_locked", language="bem", data={"minutes": 10}).text
+    assert "30" in templates.render("session_expired", language="nya").text  # default value
+    r = templates.render("otp_reminder", language="nya", data={"masked_phone": "+260 97*** **67"})
+    assert "+260 97*** **67" in r.text
+    r = templates.render("escalation_with_agent", language="bem", data={"agent_name": "Natasha"})
+    assert r.text.startswith("Natasha ")
 
 
 def test_fixture_english_matches_builtin_text():

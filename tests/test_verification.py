@@ -16,16 +16,16 @@ from datetime import timedelta
 import pytest
 
 from assistant_crm.services import intents, live_data, verification
-from assistant_crm.services.corebusiness import clear_clients, reset_breakers
+from assistant_crm.services.corebusiness import reset_breakers
 from assistant_crm.services.models import GateResult, InboundMessage, IntentResult, SessionState
 from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE, CoreBusinessStub
 from tests.fakes.sms_server import FakeSMSServer
-from tests.support import set_settings
+from tests.support import running_corebusiness_and_sms, stub_identifiers
 
 A = PEOPLE["S-1001"]  # Thandiwe Mumba, two claims
 B = PEOPLE["S-1002"]  # Kabwe Mwansa, employer contact
 B_CLAIM = "CLM-2026-20001"
-SECRETS = [p["nrc"] for p in PEOPLE.values()] + [p["phone"] for p in PEOPLE.values()]
+SECRETS = stub_identifiers()
 
 
 class ShiftedClock:
@@ -49,27 +49,10 @@ class Env:
 
 @pytest.fixture
 def env(rt) -> Iterator[Env]:
-    reset_breakers()
-    clear_clients()
-    cb = CoreBusinessStub(api_key="stub-key").start()
-    sms = FakeSMSServer(api_key="at-key", username="wcfcb").start()
-    set_settings(
-        rt,
-        corebusiness_base_url=cb.url,
-        corebusiness_api_key="stub-key",
-        corebusiness_timeout_seconds=1,
-        sms_provider="africastalking",
-        africastalking_base_url=sms.url,
-        africastalking_username="wcfcb",
-        africastalking_api_key="at-key",
-    )
-    clock = ShiftedClock(rt.clock)
-    rt.clock = clock
-    yield Env(rt, cb, sms, clock)
-    rt.queue.join(timeout=10)
-    cb.stop()
-    sms.stop()
-    clear_clients()
+    with running_corebusiness_and_sms(rt) as (cb, sms):
+        clock = ShiftedClock(rt.clock)
+        rt.clock = clock
+        yield Env(rt, cb, sms, clock)
 
 
 @pytest.fixture(autouse=True)
@@ -463,3 +446,64 @@ def test_identity_parsing_flags_malformed_nrcs(text):
 
     parts = parse_identity(text)
     assert parts.nrc is None and parts.malformed_nrc
+
+
+# ------------------------------------------------ regressions (QA black-box bugs)
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    ["ndefwaya ukwishiba pa claim yandi", "ndifuna kudziwa za claim yanga"],
+    ids=["bemba", "nyanja"],
+)
+def test_local_language_request_is_not_taken_as_the_name(env, request_text):
+    """The words of the request that started verification are no name: CoreBusiness is
+    never asked to verify "Ndefwaya Ukwishiba Pa", and no failure counts against the NRC."""
+    s = new_session()
+    r = say(s, request_text)
+    assert r.action == "reply" and s.context["pending"] == "verify_identity"
+    assert not (s.context.get("slots") or {}).get("full_name")
+    r = say(s, A["nrc"])
+    assert r.action == "reply" and env.cb.calls == []
+    assert not (s.context.get("slots") or {}).get("full_name")
+
+
+def test_a_name_stated_in_the_request_is_kept(env):
+    s = new_session()
+    say(s, f"My name is {A['full_name']}, what is my claim status?")
+    assert s.context["slots"]["full_name"] == A["full_name"]
+    say(s, A["nrc"])
+    assert s.context.get("pending") == "otp"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("ndefwaya ukwishiba pa claim yandi", None),
+        ("ndifuna kudziwa za claim yanga", None),
+        ("Ndefwaya Ukwishiba 123456/78/1", None),
+        ("Zikomo Banda", "Zikomo Banda"),  # one everyday word in a name is fine
+        ("dzina langa ndi Chikondi Phiri", "Chikondi Phiri"),
+    ],
+)
+def test_identity_parsing_ignores_everyday_words(text, name):
+    from assistant_crm.services.identity_parse import parse_identity
+
+    assert parse_identity(text).full_name == name
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("my name is mwila banda and my nrc is 123456/78/1", "Mwila Banda"),
+        ("Name: Grace Phiri, what is my claim status?", "Grace Phiri"),
+        ("Hello, I am Thandiwe Nakamba. NRC 438190/11/1. Please help me", "Thandiwe Nakamba"),
+        ("I am a pensioner checking my claim", None),
+        ("Mwila Banda 123456781", None),  # not labelled
+        ("ndefwaya ukwishiba pa claim yandi", None),
+    ],
+)
+def test_labelled_name(text, name):
+    from assistant_crm.services.identity_parse import labelled_name
+
+    assert labelled_name(text) == name

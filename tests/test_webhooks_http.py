@@ -4,14 +4,13 @@ bad input, size, rate limit, allow-list, duplicates, and the activity log."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 import requests
 
 from assistant_crm.services import webhook_log
 from tests.fakes import webhook_payloads as wp
-from tests.support import set_settings
+from tests.support import concurrently, fake_whatsapp_graph, set_settings
 
 BASE = "/api/method/assistant_crm.api."
 WA = BASE + "webhooks.whatsapp"
@@ -56,6 +55,14 @@ def _logs(rt) -> list[dict]:
 def _post_wa(url: str, payload, secret: str = SECRETS["whatsapp_app_secret"], **kw) -> requests.Response:
     body = wp.body_bytes(payload)
     return requests.post(url + WA, data=body, headers=wp.meta_headers(secret, body), timeout=10, **kw)
+
+
+def _post_tg(url: str, body: bytes) -> requests.Response:
+    headers = {
+        "Content-Type": "application/json",
+        "X-Telegram-Bot-Api-Secret-Token": SECRETS["telegram_secret_token"],
+    }
+    return requests.post(url + TG, data=body, headers=headers, timeout=10)
 
 
 def _assert_only_log_row(rt, status: int, sig_valid: int = 0) -> dict:
@@ -205,18 +212,7 @@ def test_body_over_one_mebibyte_is_413_by_header_and_by_actual_size(rt, hooks):
 
 def test_the_same_message_delivered_five_times_concurrently_is_stored_once(rt, hooks):
     payload = wp.wa_webhook(wp.wa_value([wp.wa_text("Hello, what is my claim status?")]))
-    barrier = threading.Barrier(5)
-    codes: list[int] = []
-
-    def deliver() -> None:
-        barrier.wait()
-        codes.append(_post_wa(hooks, payload).status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = concurrently(5, lambda: _post_wa(hooks, payload).status_code)
     assert codes == [200] * 5
     assert _inbound(rt) == 1
     assert sum(1 for r in _logs(rt) if r["status_code"] == 200) == 5
@@ -249,30 +245,14 @@ def test_messenger_signed_events_and_echoes(rt, hooks):
 def test_telegram_secret_token(rt, hooks):
     update = wp.tg_update("Muli shani 🙏", chat_id=-1001234567890123)
     body = wp.body_bytes(update)
-    ok = requests.post(
-        hooks + TG,
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": SECRETS["telegram_secret_token"],
-        },
-        timeout=10,
-    )
+    ok = _post_tg(hooks, body)
     assert ok.status_code == 200 and ok.json()["message"]["accepted"] == 1
     row = rt.store.list(MSG, {"direction": "inbound"})[0]
     assert (
         row["recipient_id"] == "-1001234567890123"
         and row["idempotency_key"] == "telegram:-1001234567890123:17"
     )
-    again = requests.post(
-        hooks + TG,
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": SECRETS["telegram_secret_token"],
-        },
-        timeout=10,
-    )
+    again = _post_tg(hooks, body)
     assert again.status_code == 200 and again.json()["message"]["status"] == "duplicate"
     for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "nope"}):
         bad = requests.post(
@@ -472,33 +452,14 @@ def test_make_com_status_event_is_stored_as_a_receipt(rt, hooks):
 # -- end to end: webhook -> inbox -> pipeline -> outbox -> fake platform ----------------
 @pytest.fixture
 def graph(rt):
-    from tests.fakes.platform_servers import FakeGraphAPI
-
-    with FakeGraphAPI(whatsapp_token="wa-token", phone_number_id="1065550001") as fake:
-        set_settings(
-            rt,
-            graph_api_base_url=fake.url,
-            whatsapp_access_token="wa-token",
-            whatsapp_phone_number_id="1065550001",
-        )
+    with fake_whatsapp_graph(rt) as fake:
         yield fake
 
 
 def test_five_concurrent_redeliveries_make_one_turn_and_one_reply_end_to_end(rt, hooks, graph):
     text = "مرحبا 👷🏾‍♂️ what is my claim status? שלום"
     payload = wp.wa_webhook(wp.wa_value([wp.wa_text(text, wa_id="260977000111")]))
-    barrier = threading.Barrier(5)
-    codes: list[int] = []
-
-    def deliver() -> None:
-        barrier.wait()
-        codes.append(_post_wa(hooks, payload).status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    codes = concurrently(5, lambda: _post_wa(hooks, payload).status_code)
     assert codes == [200] * 5
     assert rt.queue.join(timeout=30)
     rows = rt.store.list(MSG, {"direction": "inbound"})
@@ -527,31 +488,11 @@ def test_make_com_status_by_correlation_id_updates_the_reply(rt, hooks, graph):
 @pytest.mark.mariadb
 @pytest.mark.redis
 def test_concurrent_redeliveries_on_mariadb_and_redis_store_one_row_and_one_turn(mariadb_rt, mariadb_server):
-    from tests.fakes.platform_servers import FakeGraphAPI
-
     rt = mariadb_rt
-    with FakeGraphAPI(whatsapp_token="wa-token", phone_number_id="1065550001") as fake:
-        set_settings(
-            rt,
-            graph_api_base_url=fake.url,
-            whatsapp_access_token="wa-token",
-            whatsapp_phone_number_id="1065550001",
-            **SECRETS,
-        )
+    with fake_whatsapp_graph(rt, **SECRETS) as fake:
         text = "Mwaiseni 👋🏿 مرحبا"
         payload = wp.wa_webhook(wp.wa_value([wp.wa_text(text, wa_id="260977000333")]))
-        barrier = threading.Barrier(5)
-        codes: list[int] = []
-
-        def deliver() -> None:
-            barrier.wait()
-            codes.append(_post_wa(mariadb_server, payload).status_code)
-
-        threads = [threading.Thread(target=deliver) for _ in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        codes = concurrently(5, lambda: _post_wa(mariadb_server, payload).status_code)
         assert codes == [200] * 5
         assert rt.queue.join(timeout=30)
         rows = rt.store.list(MSG, {"direction": "inbound"})

@@ -21,6 +21,8 @@ from typing import Any
 
 from werkzeug.datastructures import Headers, MultiDict
 
+from assistant_crm.services import errors
+
 ROLE_AGENT = "Assistant CRM Agent"
 ROLE_MANAGER = "Assistant CRM Manager"
 
@@ -152,6 +154,18 @@ def call_signature(func: Callable[..., Any]) -> tuple[set[str], set[str], bool]:
             if p.default is inspect.Parameter.empty:
                 required.add(p.name)
     return names, required, var_kw
+
+
+def check_arguments(func: Callable[..., Any], args: dict[str, Any]) -> None:
+    """400 naming the first missing or unknown parameter of ``func`` in ``args``
+    (unknown ones are fine when ``func`` takes ``**kwargs``)."""
+    names, required, var_kw = call_signature(func)
+    missing = sorted(required - set(args))
+    if missing:
+        raise errors.ValidationError(f"missing parameter: {', '.join(missing)}", field=missing[0])
+    unknown = sorted(set(args) - names)
+    if unknown and not var_kw:
+        raise errors.ValidationError(f"unknown parameter: {', '.join(unknown)}", field=unknown[0])
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,6 +10,8 @@ parameters say. Calls are rate limited per session and per IP.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
@@ -101,14 +103,26 @@ def _refuse(session: SessionState, what: str) -> PermissionDenied:
     return PermissionDenied(f"That {what} is not linked to the person verified in this session.")
 
 
+@contextmanager
+def _reading(session: SessionState, not_yours: str | None = None) -> Iterator[None]:
+    """CoreBusiness failures become 503; with ``not_yours`` (what was asked for),
+    a number not linked to the verified person becomes 403."""
+    try:
+        yield
+    except live_data.NotYours:
+        if not_yours is None:
+            raise
+        raise _refuse(session, not_yours) from None
+    except CoreBusinessError as exc:
+        raise _unavailable(exc) from None
+
+
 @endpoint(allow_guest=True, methods=("GET", "POST"))
 def get_claims(session_id: Any = None) -> dict[str, Any]:
     """The verified person's claims: ``{"claims": [...]}``."""
     session, _ = _verified_session(session_id)
-    try:
+    with _reading(session):
         claims = live_data.read_claims(session.verified_person_id)
-    except CoreBusinessError as exc:
-        raise _unavailable(exc) from None
     _audit(session, "claims")
     return {"claims": as_json(claims)}
 
@@ -118,12 +132,8 @@ def get_claim(session_id: Any = None, claim_number: Any = None) -> dict[str, Any
     """One of the verified person's claims with its history (403 for anyone else's)."""
     session, _ = _verified_session(session_id)
     number = _claim_number(claim_number)
-    try:
+    with _reading(session, not_yours="claim"):
         detail = live_data.read_claim(session.verified_person_id, number)
-    except live_data.NotYours:
-        raise _refuse(session, "claim") from None
-    except CoreBusinessError as exc:
-        raise _unavailable(exc) from None
     _audit(session, f"claim:{number}")
     data = as_json(detail)
     data.pop("person_id", None)  # for a dependant this is the deceased worker's id
@@ -135,12 +145,8 @@ def get_documents(session_id: Any = None, claim_number: Any = None) -> dict[str,
     """Documents of one of the verified person's claims (403 for anyone else's)."""
     session, _ = _verified_session(session_id)
     number = _claim_number(claim_number)
-    try:
+    with _reading(session, not_yours="claim"):
         docs = live_data.read_documents(session.verified_person_id, number)
-    except live_data.NotYours:
-        raise _refuse(session, "claim") from None
-    except CoreBusinessError as exc:
-        raise _unavailable(exc) from None
     _audit(session, f"documents:{number}")
     return {"claim_number": number, "documents": as_json(docs)}
 
@@ -157,10 +163,8 @@ def get_payments(session_id: Any = None, limit: Any = 12) -> dict[str, Any]:
     if not 1 <= n <= 100:
         log.info("live data API: limit out of range")
         raise ValidationError("limit must be a whole number from 1 to 100", field="limit")
-    try:
+    with _reading(session):
         payments = live_data.read_payments(session.verified_person_id, n)
-    except CoreBusinessError as exc:
-        raise _unavailable(exc) from None
     _audit(session, "payments")
     return {"payments": as_json(payments)}
 
@@ -181,12 +185,8 @@ def get_contributions(session_id: Any = None, employer_number: Any = None) -> di
     else:
         wanted = employers
     results = []
-    try:
+    with _reading(session, not_yours="employer account"):
         for number in wanted:
             results.append(live_data.read_contributions(session.verified_person_id, employers, number))
-    except live_data.NotYours:
-        raise _refuse(session, "employer account") from None
-    except CoreBusinessError as exc:
-        raise _unavailable(exc) from None
     _audit(session, "contributions")
     return {"employers": as_json(results)}

@@ -75,6 +75,18 @@ def store_events(call: WebhookCall, events: Iterable[InboundEvent], remote_ip: s
     return accepted, duplicates
 
 
+def require_secret(secret_field: str, given: str | None, *, missing: str, mismatch: str) -> None:
+    """401 unless the shared secret in setting ``secret_field`` is configured and
+    ``given`` equals it (compared in constant time)."""
+    secret = get_runtime().settings.str(secret_field)
+    if not secret:
+        raise AuthenticationError(f"{secret_field} is not configured")
+    if not given:
+        raise AuthenticationError(missing)
+    if not constant_equals(secret, given):
+        raise AuthenticationError(mismatch)
+
+
 def _track(platform: str, req: RequestInfo):  # noqa: ANN202 - a context manager
     return webhook_log.track(platform, req.path, req.method, req.remote_addr)
 
@@ -132,14 +144,12 @@ def telegram() -> Any:
         guard(call, req)
         if req.method == "GET":
             raise ValidationError("Telegram delivers updates by POST", field="method")
-        secret = get_runtime().settings.str("telegram_secret_token")
-        given = req.header("X-Telegram-Bot-Api-Secret-Token")
-        if not secret:
-            raise AuthenticationError("telegram_secret_token is not configured")
-        if not given:
-            raise AuthenticationError("missing X-Telegram-Bot-Api-Secret-Token header")
-        if not constant_equals(secret, given):
-            raise AuthenticationError("X-Telegram-Bot-Api-Secret-Token does not match")
+        require_secret(
+            "telegram_secret_token",
+            req.header("X-Telegram-Bot-Api-Secret-Token"),
+            missing="missing X-Telegram-Bot-Api-Secret-Token header",
+            mismatch="X-Telegram-Bot-Api-Secret-Token does not match",
+        )
         call.signature_valid = True
         events = telegram_in.parse(parse_json(req.body))
         accepted, duplicates = store_events(call, events, req.remote_addr)
@@ -188,13 +198,12 @@ def sms() -> Any:
             if not check.ok:
                 raise AuthenticationError(check.reason)
         else:
-            token = settings.str("sms_callback_token")
-            if not token:
-                raise AuthenticationError("sms_callback_token is not configured")
-            if not req.args.get("token"):
-                raise AuthenticationError("missing token query parameter")
-            if not constant_equals(token, req.args.get("token")):
-                raise AuthenticationError("token query parameter does not match")
+            require_secret(
+                "sms_callback_token",
+                req.args.get("token"),
+                missing="missing token query parameter",
+                mismatch="token query parameter does not match",
+            )
         call.signature_valid = True
         events = sms_in.parse(req.form, provider)
         accepted, duplicates = store_events(call, events, req.remote_addr)

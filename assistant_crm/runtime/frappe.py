@@ -34,7 +34,7 @@ from assistant_crm.api.endpoint import (
     EndpointSpec,
     RawResponse,
     RequestInfo,
-    call_signature,
+    check_arguments,
     reset_current_request,
     set_current_request,
 )
@@ -109,18 +109,18 @@ def _decode(doctype: str, row: Row | None) -> Row | None:
     return data
 
 
+def _split_condition(cond: Any) -> tuple[str, Any]:
+    """A store filter's ``value`` or ``(op, value)`` as (lower-case op, value)."""
+    if isinstance(cond, tuple) and len(cond) == 2 and isinstance(cond[0], str) and cond[0].lower() in _OPS:
+        return cond[0].lower(), cond[1]
+    return "=", cond
+
+
 def to_frappe_filters(filters: Row | None) -> dict[str, Any]:
     """The store port's filters (``value`` or ``(op, value)``) as Frappe filters."""
     out: dict[str, Any] = {}
     for key, cond in (filters or {}).items():
-        op, value = "=", cond
-        if (
-            isinstance(cond, tuple)
-            and len(cond) == 2
-            and isinstance(cond[0], str)
-            and cond[0].lower() in _OPS
-        ):
-            op, value = cond[0].lower(), cond[1]
+        op, value = _split_condition(cond)
         if op == "is":
             out[key] = ["is", "set" if value == "set" else "not set"]
         elif op == "=" and value is None:
@@ -143,14 +143,7 @@ def where_clause(doctype: str, filters: Row) -> tuple[str, dict[str, Any]]:
     for i, (key, cond) in enumerate((filters or {}).items()):
         if key not in types and key not in STANDARD_COLUMNS:
             raise errors.ValidationError(f"{doctype} has no field {key!r}", field=key)
-        op, value = "=", cond
-        if (
-            isinstance(cond, tuple)
-            and len(cond) == 2
-            and isinstance(cond[0], str)
-            and cond[0].lower() in _OPS
-        ):
-            op, value = cond[0].lower(), cond[1]
+        op, value = _split_condition(cond)
         col = f"`{key}`"
         p = f"w{i}"
         if types.get(key) == "JSON" and isinstance(value, (dict, list)) and op not in ("in", "not in"):
@@ -517,13 +510,7 @@ def bind_arguments(spec: EndpointSpec, form: dict[str, Any]) -> dict[str, Any]:
     if spec.raw_args:
         return {}
     args = {k: v for k, v in form.items() if k not in _FRAPPE_ARGS}
-    names, required, var_kw = call_signature(spec.func)
-    missing = sorted(required - set(args))
-    if missing:
-        raise errors.ValidationError(f"missing parameter: {', '.join(missing)}", field=missing[0])
-    unknown = sorted(set(args) - names)
-    if unknown and not var_kw:
-        raise errors.ValidationError(f"unknown parameter: {', '.join(unknown)}", field=unknown[0])
+    check_arguments(spec.func, args)
     return args
 
 

@@ -154,12 +154,17 @@ def idle_minutes() -> int:
     return max(1, get_runtime().settings.int("session_idle_minutes", 30))
 
 
-def get_session(name: str) -> SessionState | None:
-    """A session by its ``name`` (cache first, then the store)."""
+_UNREAD = object()
+
+
+def get_session(name: str, cached: Any = _UNREAD) -> SessionState | None:
+    """A session by its ``name`` (cache first, then the store); ``cached`` is
+    the cache entry when the caller has read it already."""
     if not name:
         return None
     rt = get_runtime()
-    cached = rt.cache.get(_state_key(name))
+    if cached is _UNREAD:
+        cached = rt.cache.get(_state_key(name))
     if isinstance(cached, dict):
         try:
             return _from_cache(cached)
@@ -173,32 +178,51 @@ def get_session(name: str) -> SessionState | None:
     return session
 
 
+def _cached_session(index_key: str) -> SessionState | None:
+    """The session an index entry (token or sender -> name) points to: both
+    cache reads in one round trip where the cache can (``get_pair``)."""
+    cache = get_runtime().cache
+    get_pair = getattr(cache, "get_pair", None)
+    if callable(get_pair):
+        name, cached = get_pair(index_key, _state_key(""))  # cached None: no state entry
+    else:
+        name, cached = cache.get(index_key), _UNREAD
+    if not name or not isinstance(name, str):
+        return None
+    return get_session(name, cached)
+
+
+def _cache_set_many(items: dict[str, Any]) -> None:
+    cache = get_runtime().cache
+    set_many = getattr(cache, "set_many", None)
+    if callable(set_many):
+        set_many(items, ttl=CACHE_TTL)
+        return
+    for key, value in items.items():
+        cache.set(key, value, ttl=CACHE_TTL)
+
+
 def get_session_by_token(token: str | None) -> SessionState | None:
     """A web session by the visitor token the client holds; None when unknown or malformed."""
     if not token or not isinstance(token, str) or not _TOKEN_RE.match(token):
         return None
     rt = get_runtime()
-    name = rt.cache.get(_token_key(token))
-    if name:
-        session = get_session(name)
-        if session and secrets.compare_digest(session.visitor_token or "", token):
-            return session
+    session = _cached_session(_token_key(token))
+    if session and secrets.compare_digest(session.visitor_token or "", token):
+        return session
     row = rt.store.get_by(SESSION_DOCTYPE, {"visitor_token": token})
     if not row:
         return None
     session = from_row(row)
-    rt.cache.set(_token_key(token), session.name, ttl=CACHE_TTL)
-    rt.cache.set(_state_key(session.name), _to_cache(session), ttl=CACHE_TTL)
+    _cache_set_many({_token_key(token): session.name, _state_key(session.name): _to_cache(session)})
     return session
 
 
 def _open_session_for_sender(channel: str, sender: str) -> SessionState | None:
     rt = get_runtime()
-    name = rt.cache.get(_sender_key(channel, sender))
-    if name:
-        session = get_session(name)
-        if session and session.status != "closed" and session.platform_sender_id == sender:
-            return session
+    session = _cached_session(_sender_key(channel, sender))
+    if session and session.status != "closed" and session.platform_sender_id == sender:
+        return session
     rows = rt.store.list(
         SESSION_DOCTYPE,
         {"channel": channel, "platform_sender_id": sender, "status": ("!=", "closed")},
@@ -208,8 +232,9 @@ def _open_session_for_sender(channel: str, sender: str) -> SessionState | None:
     if not rows:
         return None
     session = from_row(rows[0])
-    rt.cache.set(_sender_key(channel, sender), session.name, ttl=CACHE_TTL)
-    rt.cache.set(_state_key(session.name), _to_cache(session), ttl=CACHE_TTL)
+    _cache_set_many(
+        {_sender_key(channel, sender): session.name, _state_key(session.name): _to_cache(session)}
+    )
     return session
 
 
@@ -259,12 +284,12 @@ def new_session(msg: InboundMessage) -> SessionState:
 
 
 def _cache_put(session: SessionState) -> None:
-    rt = get_runtime()
-    rt.cache.set(_state_key(session.name), _to_cache(session), ttl=CACHE_TTL)
+    items: dict[str, Any] = {_state_key(session.name): _to_cache(session)}
     if session.channel == "web" and session.visitor_token:
-        rt.cache.set(_token_key(session.visitor_token), session.name, ttl=CACHE_TTL)
+        items[_token_key(session.visitor_token)] = session.name
     elif session.platform_sender_id:
-        rt.cache.set(_sender_key(session.channel, session.platform_sender_id), session.name, ttl=CACHE_TTL)
+        items[_sender_key(session.channel, session.platform_sender_id)] = session.name
+    _cache_set_many(items)
 
 
 def load_session(msg: InboundMessage) -> SessionState:

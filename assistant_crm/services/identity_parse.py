@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant_crm.services.language import is_common_word
 from assistant_crm.services.normalise import find_nrcs
 
 # An NRC-looking run that is not a valid NRC (wrong digit count), so we can tell
@@ -37,11 +38,18 @@ _NOT_NAME = set(
     mine our we us they them he she him her his hers their so just now today yet still
     ignore rules rule list every all any previous instructions system prompt admin everyone other others
     forget logout sign out stop cancel new another person people records record
-    ndine ine ni na nili ishina lyandi dzina langa zina lyangu
+    ndine ndi ine ni na nili ishina lyandi dzina langa zina lyangu
     """.split()
 )
 _MIN_NAME_WORDS = 2
 _MAX_NAME_WORDS = 5
+# Labels that put a name right after them: "my name is X Y", "names: X Y", "I am X Y",
+# "ndine X Y" / "ishina lyandi ni X Y" (Bemba), "dzina langa ndi X Y" (Nyanja).
+_NAME_LABEL_RE = re.compile(
+    r"(?:\bmy\s+(?:full\s+)?names?(?:\s+(?:is|are))?\b|\b(?:full\s+)?names?\s*[:=\-]|\bi\s+am\b|\bi['’]?m\b"
+    r"|\bndine\b|\bishina\s+lyandi(?:\s+ni)?\b|\b(?:dzina|zina)\s+(?:langa|lyangu)(?:\s+ndi(?:ne)?)?\b)\s*[:=\-]?",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -92,6 +100,35 @@ def parse_identity(text: str) -> IdentityParts:
     return IdentityParts(nrc=nrc, full_name=_find_name(rest), malformed_nrc=malformed)
 
 
+def labelled_name(text: str) -> str | None:
+    """The name right after a label ("my name is Mwila Banda", "Name: ...", "I am ..."), else None.
+
+    For a message that is not an answer to the bot's question (the request that
+    started verification, or a question): only a name it clearly states counts.
+    "I am a pensioner" states none.
+    """
+    rest = _CLAIM_RE.sub(" ", _NRC_ANY_RE.sub(" , ", text or ""))
+    for m in _NAME_LABEL_RE.finditer(rest):
+        chunk = re.split(r"[\d,;:.!?()\[\]{}\n/\\|\"]+", rest[m.end() :], maxsplit=1)[0]
+        words: list[str] = []
+        for word in _WORD_RE.findall(chunk):
+            if word.casefold().strip("'’-") in _NOT_NAME or len(word) < 2:
+                break
+            words.append(word)
+        if _is_name(words):
+            return " ".join(_title(w) for w in words)
+    return None
+
+
+def _is_name(words: list[str]) -> bool:
+    """Enough words for a full name, and not mostly everyday words of English or
+    a local language ("Ndefwaya Ukwishiba Pa" is "I want to know about")."""
+    if not (_MIN_NAME_WORDS <= len(words) <= _MAX_NAME_WORDS):
+        return False
+    common = sum(1 for w in words if is_common_word(w))
+    return common * 2 <= len(words)
+
+
 def _find_name(text: str) -> str | None:
     # Cut at digits and punctuation that separate parts ("name: X, nrc ...");
     # the best candidate is the longest run of name-like words.
@@ -107,7 +144,7 @@ def _find_name(text: str) -> str | None:
             run.append(word)
         if len(run) > len(best):
             best = run
-    if not (_MIN_NAME_WORDS <= len(best) <= _MAX_NAME_WORDS):
+    if not _is_name(best):
         return None
     return " ".join(_title(w) for w in best)
 

@@ -137,4 +137,12 @@ def detect(text: str) -> str:
     return lang
 
 
-__all__ = ["LANGUAGES", "detect", "scores"]
+def is_common_word(word: str) -> bool:
+    """Whether ``word`` is an everyday word of the lists here: a Bemba, Nyanja,
+    Tonga or Lozi word, or a common English one (``ndefwaya``, ``za``, ``claim``).
+    Names are not in these lists, so a "name" made of such words is a request."""
+    found = _words(word)
+    return len(found) == 1 and (found[0] in _ENGLISH or found[0] in _STRONG or found[0] in _WEAK)
+
+
+__all__ = ["LANGUAGES", "detect", "is_common_word", "scores"]

@@ -72,6 +72,28 @@ CLOSE_CALL_KB_MIN_SCORE = 0.75
 _PERSONAL_RE = re.compile(
     r"\b(my|mine|our|ours|me|myself|status|yandi|yesu|wandi|changa|yanga|wanga|zanga|langa|anga)\b", re.I
 )
+# A general question (no I/we, nothing about an account's position, phrased as a
+# question) is answered from the KB's best passage from this score: the KB's own
+# topic-match line. "Up to what monthly wage are employer assessments calculated?"
+GENERAL_QUESTION_KB_MIN_SCORE = 0.3
+_FIRST_PERSON_RE = re.compile(r"\b(i|i'm|im|i've|ive|i'd|we|we're|us|ine|ifwe|ife)\b", re.I)
+# The position of an account or a case ("how much do we owe", "which documents are
+# missing"): asked with "I"/"we" it is about the person's own records.
+_ACCOUNT_RE = re.compile(
+    r"\b(owe|owed|owes|owing|balance|balances|arrears|outstanding|debt|debts|missing|pending|delayed|stuck)\b",
+    re.I,
+)
+_EMPLOYER_NUMBER_RE = re.compile(r"(?<![A-Za-z0-9])EMP[\s\-_/]?\d{3,8}(?!\d)", re.I)
+_GENERAL_QUESTION_RE = re.compile(
+    r"\?|^\s*(what|when|where|which|who|why|how|is|are|do|does|can|could|should|must|will|up\s+to)\b", re.I
+)
+# A request for a person in so many words. An answer to the gate's question that
+# only says "please help me" is read by the classifier as escalation, and is not.
+_ASKS_FOR_PERSON_RE = re.compile(
+    r"\b(agents?|human|officer|operator|manager|supervisor|staff|customer\s+care|real\s+person|a\s+person|"
+    r"someone|somebody|talk\s+to|speak\s+(to|with)|call\s+me|munthu|umuntu|ndiyankhule|ndiyimbireni)\b",
+    re.I,
+)
 _FALLBACK_APOLOGY = (
     "Sorry, something went wrong on our side while answering. Please try again in a moment, "
     'or type "agent" to talk to a person.'
@@ -295,12 +317,51 @@ def _general_answer(session: SessionState, intent: str, norm: Normalised, channe
         return None
     if not intents.intent_config(intent).requires_auth:
         return None
-    if norm.nrcs or norm.claim_numbers or norm.phones or norm.otp_code or _PERSONAL_RE.search(norm.text):
+    if _names_own_records(norm):
         return None
     passage = knowledge.best(norm.text, language=session.language)
-    if passage is None or passage.score < GENERAL_KB_MIN_SCORE:
+    if passage is not None and passage.score >= GENERAL_KB_MIN_SCORE:
+        return _passage_draft(session, "information_request", passage, channel)
+    if not _general_question(norm.text):
         return None
-    return _passage_draft(session, "information_request", passage, channel)
+    # Phrased as a question about the rules, not the person's position: a decent
+    # match answers it better than asking for an NRC.
+    found = knowledge.search(norm.text, language=session.language, top_k=1)
+    if not found or found[0].score < GENERAL_QUESTION_KB_MIN_SCORE:
+        return None
+    return _passage_draft(session, "information_request", found[0], channel)
+
+
+def _names_own_records(norm: Normalised) -> bool:
+    """Whether a message is about the person's own records: an NRC, claim, phone or
+    employer number, "my"/"our", or "I"/"we" with an account's position ("how much do we owe")."""
+    if norm.nrcs or norm.claim_numbers or norm.phones or norm.otp_code:
+        return True
+    text = norm.text
+    if _EMPLOYER_NUMBER_RE.search(text) or _PERSONAL_RE.search(text):
+        return True
+    return bool(_FIRST_PERSON_RE.search(text) and _ACCOUNT_RE.search(text))
+
+
+def _general_question(text: str) -> bool:
+    """A question about how things are ("When does the assessment year start?"), not
+    about the asker ("I", "we") or an account's position (balance, arrears)."""
+    return bool(
+        _GENERAL_QUESTION_RE.search(text)
+        and not _FIRST_PERSON_RE.search(text)
+        and not _ACCOUNT_RE.search(text)
+    )
+
+
+def _answers_gate_question(session: SessionState, result: IntentResult, norm: Normalised) -> bool:
+    """Whether the message answers the gate's open question (NRC and name, a code)
+    without asking for a person in so many words."""
+    return (
+        result.source == "context"
+        and session.context.get("pending") in ("verify_identity", "otp")
+        and bool(session.locked_intent)
+        and not _ASKS_FOR_PERSON_RE.search(norm.text)
+    )
 
 
 def _answer(session: SessionState, msg: InboundMessage, intent: str, norm: Normalised, channel: str) -> Draft:
@@ -519,6 +580,10 @@ def _run_stages(
             session.context["low_confidence_streak"] = (
                 int(session.context.get("low_confidence_streak") or 0) + 1
             )
+        if result.intent == "escalation" and _answers_gate_question(session, result, norm):
+            # "Hello, I am Thandiwe Nakamba. NRC 438190/11/1. Please help me" answers
+            # the NRC question; "help me" is no request for a person. The gate gets it.
+            result = replace(result, intent=str(session.locked_intent))
         reason = escalation.reason_to_escalate(
             result.intent if confident else "",
             norm.text,

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant_crm.services.corebusiness import CoreBusinessError, get_client
-from assistant_crm.services.identity_parse import IdentityParts, parse_identity
+from assistant_crm.services.identity_parse import IdentityParts, labelled_name, parse_identity
 from assistant_crm.services.masking import mask_nrc, mask_phone
 from assistant_crm.services.models import (
     GateResult,
@@ -332,7 +332,11 @@ def gate(session: SessionState, msg: InboundMessage, intent: IntentResult) -> Ga
     session.context["pending"] = "verify_identity"
     _audit(session, "verification.requested", session.name, {"intent": intent.intent})
     parts = parse_identity(text)
-    if parts.nrc or parts.malformed_nrc or (parts.full_name and _looks_like_answer(text)):
+    if not (parts.nrc or parts.malformed_nrc):
+        # The request itself is no answer: its words ("ndefwaya ukwishiba pa claim
+        # yandi") are not a name. Only a name it clearly states counts here.
+        parts = IdentityParts(full_name=labelled_name(text))
+    if parts.nrc or parts.malformed_nrc or parts.full_name:
         # "check my claim, NRC 123456/78/1, Mwila Banda": go straight on.
         return _on_identity(session, msg, intent, now, parts)
     return _reply("verify_ask", session)
@@ -341,6 +345,14 @@ def gate(session: SessionState, msg: InboundMessage, intent: IntentResult) -> Ga
 def _looks_like_answer(text: str) -> bool:
     # A name on its own ("Mwila Banda") answers; "where is the Lusaka branch?" does not.
     return not _QUESTION_RE.search(text or "")
+
+
+def _given_name(text: str, parts: IdentityParts) -> str | None:
+    """The full name this message gives: the parsed one in an answer, else only a labelled one
+    ("my name is Grace Phiri, what is my claim status?")."""
+    if parts.full_name and _looks_like_answer(text):
+        return parts.full_name
+    return labelled_name(text) if parts.full_name else None
 
 
 def _on_identity(
@@ -352,7 +364,8 @@ def _on_identity(
 ) -> GateResult:
     text = msg.text or ""
     parts = parts or parse_identity(text)
-    answered = bool(parts.nrc or parts.malformed_nrc or (parts.full_name and _looks_like_answer(text)))
+    given_name = _given_name(text, parts)
+    answered = bool(parts.nrc or parts.malformed_nrc or given_name)
     if not answered:
         if requires_auth(intent.intent):
             if intent.intent != session.locked_intent and intent.source != "context":
@@ -366,8 +379,8 @@ def _on_identity(
     slots = session.context.setdefault("slots", {})
     if parts.nrc:
         slots["nrc"] = parts.nrc
-    if parts.full_name and _looks_like_answer(text):
-        slots["full_name"] = parts.full_name
+    if given_name:
+        slots["full_name"] = given_name
     if parts.malformed_nrc and not parts.nrc:
         slots.pop("nrc", None)
         log.info("verification: malformed NRC given session=%s", session.name)

@@ -40,6 +40,15 @@ class MemoryCache:
             if len(self._data) > 50_000:
                 self._sweep()
 
+    def set_many(self, items: dict[str, Any], ttl: int | None = None) -> None:
+        for key, value in items.items():
+            self.set(key, value, ttl)
+
+    def get_pair(self, key: str, prefix: str) -> tuple[Any | None, Any | None]:
+        """``get(key)`` and, when that is a string, ``get(prefix + it)`` (see RedisCache)."""
+        first = self.get(key)
+        return first, (self.get(prefix + first) if isinstance(first, str) and first else None)
+
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
@@ -71,6 +80,17 @@ class MemoryCache:
             self._data.clear()
 
 
+# GET a key holding a JSON string, then GET ARGV[1] .. that string: one round trip
+# for a lookup through an index entry (a visitor token -> the session's state).
+_GET_PAIR_LUA = """
+local first = redis.call('GET', KEYS[1])
+if not first then return {false, false} end
+local ok, name = pcall(cjson.decode, first)
+if not ok or type(name) ~= 'string' or name == '' then return {first, false} end
+return {first, redis.call('GET', ARGV[1] .. name)}
+"""
+
+
 class RedisCache:
     """The same interface over Redis, with every key under ``prefix``."""
 
@@ -79,6 +99,7 @@ class RedisCache:
             url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30
         )
         self.prefix = prefix
+        self._get_pair = self.client.register_script(_GET_PAIR_LUA)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -92,6 +113,21 @@ class RedisCache:
 
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         self.client.set(self._k(key), json.dumps(value, default=str), ex=int(ttl) if ttl else None)
+
+    def set_many(self, items: dict[str, Any], ttl: int | None = None) -> None:
+        """Several ``set`` calls in one round trip (a pipeline, not a transaction)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(self._k(key), json.dumps(value, default=str), ex=int(ttl) if ttl else None)
+        pipe.execute()
+
+    def get_pair(self, key: str, prefix: str) -> tuple[Any | None, Any | None]:
+        """``get(key)`` and, when that is a string, ``get(prefix + it)``, in one round trip."""
+        first, second = self._get_pair(keys=[self._k(key)], args=[self._k(prefix)])
+        return (
+            None if first is None else json.loads(first),
+            None if second is None else json.loads(second),
+        )
 
     def delete(self, key: str) -> None:
         self.client.delete(self._k(key))

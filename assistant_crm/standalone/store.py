@@ -42,7 +42,9 @@ class DatabaseUnavailable(Exception):
 IDLE_PING_SECONDS = 5.0
 
 
-def make_engine(database_url: str, *, autocommit: bool = False) -> sa.Engine:
+def make_engine(
+    database_url: str, *, autocommit: bool = False, health: dict[str, float] | None = None
+) -> sa.Engine:
     """An engine tuned for the runtime.
 
     SQLite: WAL + busy timeout. MariaDB: no pre-ping round trip on every
@@ -51,6 +53,8 @@ def make_engine(database_url: str, *, autocommit: bool = False) -> sa.Engine:
     returned. ``autocommit=True`` (MariaDB only) gives the engine for
     single-statement calls: each statement commits by itself on the server, so
     an INSERT is one round trip, and no snapshot is ever left open.
+    ``health`` may be shared by engines on the same server: a lost connection
+    seen by one makes the others ping their older pooled connections.
     """
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -86,7 +90,7 @@ def make_engine(database_url: str, *, autocommit: bool = False) -> sa.Engine:
             pool_reset_on_return=None,  # _reset_if_needed below instead
             **options,
         )
-        _install_mysql_events(engine, autocommit=autocommit)
+        _install_mysql_events(engine, autocommit=autocommit, health=health if health is not None else {})
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
@@ -96,7 +100,7 @@ _USED = "acrm_used"  # connection record info: monotonic time of the last check-
 _SERVER_STATUS_IN_TRANS = 1  # MySQL protocol server status flag
 
 
-def _install_mysql_events(engine: sa.Engine, *, autocommit: bool) -> None:
+def _install_mysql_events(engine: sa.Engine, *, autocommit: bool, health: dict[str, float]) -> None:
     """Pool hooks replacing pre-ping and rollback-on-return (see make_engine)."""
 
     @event.listens_for(engine, "begin")
@@ -111,6 +115,8 @@ def _install_mysql_events(engine: sa.Engine, *, autocommit: bool) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _failed(ctx: Any) -> None:
+        if ctx.is_disconnect:
+            health["lost_at"] = time.monotonic()
         if ctx.connection is not None and not ctx.connection.closed:
             with contextlib.suppress(Exception):
                 ctx.connection.info[_CLEAN] = False
@@ -141,7 +147,9 @@ def _install_mysql_events(engine: sa.Engine, *, autocommit: bool) -> None:
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         last = record.info.get(_USED)
-        if last is not None and time.monotonic() - last > IDLE_PING_SECONDS:
+        if last is not None and (
+            time.monotonic() - last > IDLE_PING_SECONDS or last <= health.get("lost_at", 0.0)
+        ):
             try:
                 dbapi_conn.ping(reconnect=False)
             except Exception as e:
@@ -158,9 +166,12 @@ class SQLStore:
         # .engine) use self.engine; single statements outside a transaction use
         # self._auto: on MariaDB an AUTOCOMMIT engine (one round trip for an
         # INSERT instead of INSERT + COMMIT), elsewhere the same engine.
-        self.engine = make_engine(database_url)
+        health: dict[str, float] = {}
+        self.engine = make_engine(database_url, health=health)
         self._auto: sa.Engine | None = (
-            make_engine(database_url, autocommit=True) if self.engine.dialect.name == "mysql" else None
+            make_engine(database_url, autocommit=True, health=health)
+            if self.engine.dialect.name == "mysql"
+            else None
         )
         self.clock = clock or SystemClock()
         # The open transaction of this thread/task, if any (see transaction()).

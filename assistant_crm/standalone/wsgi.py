@@ -30,7 +30,7 @@ from assistant_crm.api.endpoint import (
     EndpointSpec,
     RawResponse,
     RequestInfo,
-    call_signature,
+    check_arguments,
     load_all_endpoints,
     reset_current_request,
     set_current_request,
@@ -219,13 +219,7 @@ class StandaloneApp:
                 f"unsupported request body ({ctype or 'no Content-Type'}); send application/json"
             )
         args.pop("cmd", None)
-        names, required, var_kw = call_signature(spec.func)
-        missing = sorted(required - set(args))
-        if missing:
-            raise errors.ValidationError(f"missing parameter: {', '.join(missing)}", field=missing[0])
-        unknown = sorted(set(args) - names)
-        if unknown and not var_kw:
-            raise errors.ValidationError(f"unknown parameter: {', '.join(unknown)}", field=unknown[0])
+        check_arguments(spec.func, args)
         return args
 
     def authenticate(self, request: Request, strict: bool = True) -> tuple[str, list[str]]:

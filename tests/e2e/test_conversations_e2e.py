@@ -55,11 +55,7 @@ KB_CASES = [
 ]
 
 
-_GATED_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a general employer question classified employer_contributions is gated (asks for NRC) "
-    "unless its KB match scores >= GENERAL_KB_MIN_SCORE 0.75 (services/reply.py _general_answer)",
-)
+# General employer questions classified employer_contributions: answered from the KB, no NRC asked.
 GATED_CASES = [
     ("ceiling_wage", "Up to what monthly wage are employer assessments calculated?", r"14[ ,.]?400"),
     ("assessment_year", "When does the assessment year start and end?", r"1\s+April.*31\s+March"),
@@ -68,8 +64,7 @@ GATED_CASES = [
 
 @pytest.mark.parametrize(
     "question,pattern",
-    [pytest.param(*c[1:], id=c[0]) for c in KB_CASES]
-    + [pytest.param(*c[1:], id=c[0], marks=_GATED_BUG) for c in GATED_CASES],
+    [pytest.param(*c[1:], id=c[0]) for c in KB_CASES] + [pytest.param(*c[1:], id=c[0]) for c in GATED_CASES],
 )
 def test_knowledge_answers_contain_the_fact(chat: Chat, question: str, pattern: str) -> None:
     out = chat.say(question)

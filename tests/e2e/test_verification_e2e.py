@@ -240,11 +240,6 @@ def test_own_claim_by_number_and_documents(server: Server) -> None:
     assert_nothing_of_b(out["reply"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the words of a Bemba/Nyanja request ('Ndefwaya Ukwishiba Pa', 'Ndifuna Kudziwa Za') are kept "
-    "as the name slot and sent to CoreBusiness with the NRC (services/identity_parse.py / verification.py)",
-)
 @pytest.mark.parametrize(
     "request_text,word",
     [
@@ -267,12 +262,6 @@ def test_local_language_request_is_not_taken_as_the_name(
     assert not bad, f"CoreBusiness was asked to verify the name {bad[0]['full_name']!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: verification prompts verify_need_name/verify_need_nrc/verify_failed/otp_invalid/verify_locked "
-    "exist only in English, so a Nyanja conversation gets English mid-verification "
-    "(assistant_crm/fixtures/response_template.json)",
-)
 def test_bare_nrc_keeps_the_conversation_language(server: Server) -> None:
     chat = Chat(server)
     first = chat.say("claim yanga yafika kuti?")  # Nyanja: where has my claim got to?
@@ -307,11 +296,6 @@ def test_live_data_api_documents_and_contributions_not_theirs_403(server: Server
     assert r.status_code == 403, r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NRC+name answer with extra words ('please help me', 'I am a pensioner') is escalated to a human "
-    "instead of verified (services/intents.py classify keeps intent=escalation with source=context; reply.py escalates)",
-)
 @pytest.mark.parametrize(
     "identity",
     [
