@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 # People of the stub (not in the sandbox). A and B are the pair the attack tests use.
 PEOPLE: dict[str, dict[str, Any]] = {
@@ -211,7 +213,7 @@ EMPLOYERS: dict[str, dict[str, Any]] = {
 }
 
 
-class CoreBusinessStub:
+class CoreBusinessStub(LoopbackServer):
     """The stub server in a background thread on 127.0.0.1:<free port>."""
 
     def __init__(self, api_key: str = "stub-key"):
@@ -237,21 +239,7 @@ class CoreBusinessStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> CoreBusinessStub:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(Handler)
 
     def fail_next(self, mode: str, times: int = 1) -> None:
         with self._lock:

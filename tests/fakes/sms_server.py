@@ -17,9 +17,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass
@@ -31,7 +33,7 @@ class SentSMS:
     message_id: str
 
 
-class FakeSMSServer:
+class FakeSMSServer(LoopbackServer):
     def __init__(self, api_key: str = "at-key", username: str = "sandbox"):
         self.api_key = api_key
         self.username = username
@@ -50,21 +52,7 @@ class FakeSMSServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> FakeSMSServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen(Handler)
 
     def messages_to(self, phone: str) -> list[str]:
         with self._cond:
