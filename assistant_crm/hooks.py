@@ -47,13 +47,13 @@ before_job = ["assistant_crm.runtime.frappe.install"]
 scheduler_events = {
     "cron": {
         "* * * * *": [
-            "assistant_crm.services.inbox.recover",
-            "assistant_crm.services.outbox.dispatch_due",
+            "assistant_crm.services.delivery.inbox.recover",
+            "assistant_crm.services.delivery.outbox.dispatch_due",
         ],
     },
     "daily": [
         # Logs a warning naming broken rows if the audit chain was tampered with.
-        "assistant_crm.services.audit.verify_chain",
+        "assistant_crm.services.infra.audit.verify_chain",
     ],
 }
 

@@ -45,7 +45,7 @@ def after_install() -> None:
 
     install()
     call_engine(
-        "assistant_crm.services.audit.record",
+        "assistant_crm.services.infra.audit.record",
         frappe.session.user or "Administrator",
         "app.installed",
         "assistant_crm",
@@ -63,8 +63,8 @@ def after_migrate() -> None:
     install()
     # Fixtures may have changed intents, articles and templates under the engine.
     for dotted in (
-        "assistant_crm.services.intents.reload",
-        "assistant_crm.services.knowledge.invalidate",
-        "assistant_crm.services.templates.invalidate",
+        "assistant_crm.services.pipeline.intents.reload",
+        "assistant_crm.services.pipeline.knowledge.invalidate",
+        "assistant_crm.services.pipeline.templates.invalidate",
     ):
         call_engine(dotted)

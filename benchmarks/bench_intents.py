@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant_crm.services import intents  # noqa: E402
+from assistant_crm.services.pipeline import intents  # noqa: E402
 
 
 def dev_set_path() -> Path:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant_crm.runtime.standalone import create_runtime, shutdown  # noqa: E402
-from assistant_crm.services import knowledge, templates  # noqa: E402
+from assistant_crm.services.pipeline import knowledge, templates  # noqa: E402
 
 QUESTIONS = [
     "How many days do I have to report an accident?",

@@ -123,7 +123,7 @@ def _serve(server) -> None:
 
 
 def run(turns: int, use_mariadb: bool) -> dict:
-    from assistant_crm.services import intents, reply
+    from assistant_crm.services.pipeline import intents, reply
 
     logging.getLogger("assistant_crm").setLevel(logging.ERROR)
     with ExitStack() as stack:

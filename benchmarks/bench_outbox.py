@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant_crm.runtime.standalone import create_runtime, shutdown  # noqa: E402
-from assistant_crm.services import outbox  # noqa: E402
+from assistant_crm.services.delivery import outbox  # noqa: E402
 from assistant_crm.services.models import OutboundMessage  # noqa: E402
 from tests.fakes.platform_servers import FakeTelegram  # noqa: E402
 from tests.support import REDIS_URL, throwaway_mariadb  # noqa: E402

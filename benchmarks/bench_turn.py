@@ -54,7 +54,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def run(turns: int, use_sqlite: bool) -> dict:
-    from assistant_crm.services import intents, knowledge, reply
+    from assistant_crm.services.pipeline import intents, knowledge, reply
 
     logging.getLogger("assistant_crm").setLevel(logging.WARNING)
     with ExitStack() as stack:

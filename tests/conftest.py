@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from assistant_crm.runtime.standalone import create_runtime, shutdown
-from assistant_crm.services.ports import Runtime, set_runtime
+from assistant_crm.services.infra.ports import Runtime, set_runtime
 from tests.support import REDIS_URL, ServerThread, redis_available, throwaway_mariadb, unavailable
 
 # Tests never read settings from the developer's environment.
@@ -27,7 +27,7 @@ for _k in [
 @pytest.fixture(scope="session")
 def seeded_sqlite(tmp_path_factory) -> Path:
     """A SQLite database with the starter data, built once and copied for each test."""
-    from assistant_crm.services.seed import seed
+    from assistant_crm.services.infra.seed import seed
     from assistant_crm.standalone.store import SQLStore
 
     path = tmp_path_factory.mktemp("template") / "seeded.sqlite3"

@@ -117,7 +117,7 @@ STUB_API_KEY = "stub-key"
 def running_corebusiness(rt: Any, timeout_seconds: float = 1) -> Iterator[Any]:
     """The independent CoreBusiness stub, started with fresh clients and breakers,
     and the runtime's settings pointing at it; stopped afterwards."""
-    from assistant_crm.services.corebusiness import clear_clients, reset_breakers
+    from assistant_crm.services.integrations.corebusiness import clear_clients, reset_breakers
     from tests.fakes.corebusiness_stub import CoreBusinessStub
 
     reset_breakers()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from assistant_crm.services import reply
 from assistant_crm.services.models import InboundMessage
+from assistant_crm.services.pipeline import reply
 from tests.support import set_settings
 from tests.test_conversations import AGENT, AGENT_KEY, MANAGER_KEY, STAFF_KEYS, Visitor, session_name, staff
 

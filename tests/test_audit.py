@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from assistant_crm.services import audit
-from assistant_crm.services.ports import set_runtime
+from assistant_crm.services.infra import audit
+from assistant_crm.services.infra.ports import set_runtime
 
 DT = audit.AUDIT_DOCTYPE
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from assistant_crm.services import context
 from assistant_crm.services.models import InboundMessage
+from assistant_crm.services.pipeline import context
 
 
 def web(text="hi", session_id=None):

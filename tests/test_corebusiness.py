@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant_crm.services.corebusiness import (
+from assistant_crm.services.integrations.corebusiness import (
     CircuitBreaker,
     CoreBusinessClient,
     CoreBusinessError,

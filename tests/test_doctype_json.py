@@ -712,8 +712,8 @@ def test_hooks_basics():
     assert "assistant_crm.runtime.frappe.install" in h["before_job"]
     cron = h["scheduler_events"]["cron"]["* * * * *"]
     assert (
-        "assistant_crm.services.inbox.recover" in cron
-        and "assistant_crm.services.outbox.dispatch_due" in cron
+        "assistant_crm.services.delivery.inbox.recover" in cron
+        and "assistant_crm.services.delivery.outbox.dispatch_due" in cron
     )
     assert "all" not in h["scheduler_events"], "'all' runs every 4 minutes only"
     # install-app resolves each required app; a bare "frappe" is looked up on GitHub.

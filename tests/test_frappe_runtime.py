@@ -22,8 +22,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from assistant_crm.api.endpoint import EndpointSpec, RawResponse, current_request
-from assistant_crm.services import errors
-from assistant_crm.services.ports import get_runtime, set_runtime, set_runtime_factory
+from assistant_crm.services.infra import errors
+from assistant_crm.services.infra.ports import get_runtime, set_runtime, set_runtime_factory
 
 
 class _Dict(dict):
@@ -326,13 +326,15 @@ def test_every_raw_cache_call_is_site_prefixed(fake_frappe):
 
 def test_queue_goes_through_the_trampoline_after_commit(fake_frappe):
     fr, m = fake_frappe
-    m.FrappeQueue().enqueue("assistant_crm.services.masking.mask_phone", phone="+260971234567", event="x")
+    m.FrappeQueue().enqueue(
+        "assistant_crm.services.infra.masking.mask_phone", phone="+260971234567", event="x"
+    )
     method, kw = fr.enqueued[-1]
     assert method == "assistant_crm.runtime.frappe.run_job"
     assert kw["queue"] == "short" and kw["enqueue_after_commit"] is True
-    assert kw["job_method"] == "assistant_crm.services.masking.mask_phone"
+    assert kw["job_method"] == "assistant_crm.services.infra.masking.mask_phone"
     assert kw["job_kwargs"] == {"phone": "+260971234567", "event": "x"}
-    out = m.run_job("assistant_crm.services.masking.mask_phone", {"phone": "+260971234567"})
+    out = m.run_job("assistant_crm.services.infra.masking.mask_phone", {"phone": "+260971234567"})
     assert out == "+260 97*** **67"
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from assistant_crm.services import gemini
 from assistant_crm.services.models import ComposeRequest, Passage
+from assistant_crm.services.pipeline import gemini
 from tests.fakes.gemini_server import FakeGemini
 from tests.support import set_settings
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from assistant_crm.services import inbox
-from assistant_crm.services.channels import whatsapp_in
-from assistant_crm.services.channels.inbound import InboundEvent
+from assistant_crm.services.delivery import inbox
+from assistant_crm.services.delivery.channels import whatsapp_in
+from assistant_crm.services.delivery.channels.inbound import InboundEvent
 from tests.fakes import webhook_payloads as wp
 from tests.support import concurrently, fake_whatsapp_graph
 

@@ -15,8 +15,8 @@ import pytest
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from assistant_crm.services import intents
 from assistant_crm.services.models import INTENTS, IntentResult
+from assistant_crm.services.pipeline import intents
 from tests.support import set_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ AUTH_INTENTS = {"claim_status", "payment_inquiry", "employer_contributions", "do
 @pytest.fixture(scope="module", autouse=True)
 def fixture_model():
     """Train from the fixtures file (no runtime installed) once for the module."""
-    from assistant_crm.services.ports import set_runtime
+    from assistant_crm.services.infra.ports import set_runtime
 
     set_runtime(None)
     intents.reload()
@@ -77,7 +77,7 @@ def test_fixture_has_at_least_forty_distinct_examples_per_intent():
 
 def test_fixture_has_local_language_examples():
     # Every intent but out-of-scope chatter carries some Bemba/Nyanja (the people who write in them).
-    from assistant_crm.services.language import detect
+    from assistant_crm.services.pipeline.language import detect
 
     for d in fixture_docs():
         local = [e for e in examples_of(d) if detect(e) != "en"]
@@ -333,7 +333,7 @@ def test_a_bare_nrc_without_an_open_question_is_not_taken_as_an_answer():
 
 
 def test_trains_from_the_store_when_it_has_definitions(rt):
-    from assistant_crm.services.seed import ensure_seeded
+    from assistant_crm.services.infra.seed import ensure_seeded
 
     ensure_seeded()
     assert rt.store.count("Intent Definition") == len(INTENTS)
@@ -363,7 +363,7 @@ def test_empty_store_falls_back_to_the_fixtures(rt):
 
 
 def test_a_reload_in_another_process_reaches_this_one_through_the_cache(rt, monkeypatch):
-    from assistant_crm.services.seed import ensure_seeded
+    from assistant_crm.services.infra.seed import ensure_seeded
 
     ensure_seeded()
     intents.reload()
@@ -418,7 +418,7 @@ def test_reload_while_classifying_is_safe():
 
 
 def test_cli_in_process_writes_one_json_line_per_input_line():
-    from assistant_crm.services.classify_cli import main
+    from assistant_crm.standalone.classify_cli import main
 
     out = io.StringIO()
     assert (
@@ -444,7 +444,7 @@ def test_cli_as_a_subprocess_without_a_database(tmp_path):
         "Natotela, shaleni",
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "assistant_crm.services.classify_cli"],
+        [sys.executable, "-m", "assistant_crm.standalone.classify_cli"],
         input="\n".join(messages) + "\n",
         capture_output=True,
         text=True,
@@ -465,7 +465,7 @@ def test_cli_as_a_subprocess_without_a_database(tmp_path):
 
 
 def test_cli_details_flag_adds_source_language_and_alternatives():
-    from assistant_crm.services.classify_cli import main
+    from assistant_crm.standalone.classify_cli import main
 
     out = io.StringIO()
     main(["--details", "--pending", "otp"], stdin=io.StringIO("123456\n"), stdout=out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant_crm.services import knowledge
+from assistant_crm.services.pipeline import knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "assistant_crm" / "fixtures" / "knowledge_base_article.json"

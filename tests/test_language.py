@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant_crm.services.language import LANGUAGES, detect, scores
+from assistant_crm.services.pipeline.language import LANGUAGES, detect, scores
 
 SENTENCES = {
     "en": [

@@ -9,9 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from assistant_crm.services import intents, live_data, verification
-from assistant_crm.services.corebusiness import reset_breakers
+from assistant_crm.services.dialogue import verification
+from assistant_crm.services.integrations import live_data
+from assistant_crm.services.integrations.corebusiness import reset_breakers
 from assistant_crm.services.models import InboundMessage, SessionState
+from assistant_crm.services.pipeline import intents
 from tests.fakes.corebusiness_stub import PEOPLE, CoreBusinessStub
 from tests.support import others_data, running_corebusiness, stub_identifiers
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from assistant_crm.services.corebusiness import reset_breakers
+from assistant_crm.services.integrations.corebusiness import reset_breakers
 from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE, CoreBusinessStub
 from tests.fakes.sms_server import FakeSMSServer
 from tests.support import others_data, running_corebusiness_and_sms, set_settings, stub_identifiers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant_crm.services.normalise import (
+from assistant_crm.services.pipeline.normalise import (
     MAX_LENGTH,
     clean_text,
     find_claim_numbers,
@@ -91,6 +91,6 @@ def test_normalise_bundles_everything():
 
 
 def test_normalise_detects_language(rt):
-    pytest.importorskip("assistant_crm.services.language")
+    pytest.importorskip("assistant_crm.services.pipeline.language")
     assert normalise("Mwapoleni mukwai, muli shani?").language == "bem"
     assert normalise("Hello, how do I report an accident?").language == "en"

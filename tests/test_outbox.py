@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from assistant_crm.services import outbox
-from assistant_crm.services.errors import ValidationError
+from assistant_crm.services.delivery import outbox
+from assistant_crm.services.infra.errors import ValidationError
 from assistant_crm.services.models import OutboundMessage
 from tests.fakes.platform_servers import FakeAfricasTalking, FakeGraphAPI, FakeMakeCom, FakeTelegram
 from tests.support import set_settings
@@ -160,7 +160,7 @@ def test_sms_gsm7_and_ucs2_and_segment_cap(rt, at):
     drain(rt)
     sent = at.texts("+260971234567")
     assert sent[:2] == [plain, emoji]  # unicode intact on the wire
-    from assistant_crm.services.segments import sms_info
+    from assistant_crm.services.delivery.segments import sms_info
 
     assert (
         sms_info(sent[2]).segments == 2

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from assistant_crm.services import attachments, context, escalation, metrics, rate_limit, reply
-from assistant_crm.services.errors import NotFound, PayloadTooLarge, RateLimited, UnsupportedMediaType
+from assistant_crm.services.delivery import attachments
+from assistant_crm.services.dialogue import escalation
+from assistant_crm.services.infra import metrics, rate_limit
+from assistant_crm.services.infra.errors import NotFound, PayloadTooLarge, RateLimited, UnsupportedMediaType
 from assistant_crm.services.models import InboundMessage
+from assistant_crm.services.pipeline import context, reply
 
 
 def web(text, session_id=None):

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from assistant_crm.services import router
-from assistant_crm.services.channels.base import OutboundPart
-from assistant_crm.services.channels.make_com_send import MakeComSender
-from assistant_crm.services.channels.messenger_send import MessengerSender
-from assistant_crm.services.channels.sms_send import AfricasTalkingSender, TwilioSender
-from assistant_crm.services.channels.telegram_send import TelegramSender
-from assistant_crm.services.channels.whatsapp_send import WhatsAppSender
+from assistant_crm.services.delivery import router
+from assistant_crm.services.delivery.channels.base import OutboundPart
+from assistant_crm.services.delivery.channels.make_com_send import MakeComSender
+from assistant_crm.services.delivery.channels.messenger_send import MessengerSender
+from assistant_crm.services.delivery.channels.sms_send import AfricasTalkingSender, TwilioSender
+from assistant_crm.services.delivery.channels.telegram_send import TelegramSender
+from assistant_crm.services.delivery.channels.whatsapp_send import WhatsAppSender
 from tests.fakes.platform_servers import (
     FakeAfricasTalking,
     FakeGraphAPI,

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from assistant_crm.sandbox import data, main, make_server
-from assistant_crm.services.corebusiness import (
+from assistant_crm.services.integrations.corebusiness import (
     CLAIM_STATUSES,
     PAYMENT_KINDS,
     PAYMENT_STATUSES,
@@ -168,7 +168,7 @@ def test_sms_inbox_speaks_africas_talking(sandbox):
 
 def test_demo_conversation_against_the_sandbox(server, rt, sandbox):
     """What `assistant-crm serve --with-sandbox` gives a tester: CoreBusiness and the SMS inbox in one."""
-    from assistant_crm.services.corebusiness import clear_clients
+    from assistant_crm.services.integrations.corebusiness import clear_clients
     from tests.support import set_settings
 
     reset_breakers()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant_crm.services import knowledge, seed, templates
+from assistant_crm.services.infra import seed
+from assistant_crm.services.pipeline import knowledge, templates
 
 FIXTURES = Path(seed.FIXTURES_DIR)
 KB = "Knowledge Base Article"

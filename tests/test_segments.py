@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant_crm.services.segments import (
+from assistant_crm.services.delivery.segments import (
     fit_sms,
     is_gsm7,
     sms_info,

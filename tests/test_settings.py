@@ -7,7 +7,7 @@ import json
 import pytest
 
 from assistant_crm.runtime.standalone import ConfigError, StandaloneSettingsSource
-from assistant_crm.services.settings import Settings, secret_fields, settings_fields
+from assistant_crm.services.infra.settings import Settings, secret_fields, settings_fields
 
 DESIGN_FIELDS = """gemini_api_key gemini_model gemini_base_url gemini_timeout_seconds corebusiness_base_url
 corebusiness_api_key corebusiness_timeout_seconds make_com_api_key make_com_webhook_secret make_com_outbound_url

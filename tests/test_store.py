@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from assistant_crm.services.errors import DuplicateError, ValidationError
+from assistant_crm.services.infra.errors import DuplicateError, ValidationError
 from assistant_crm.standalone.schema import doctypes
 from assistant_crm.standalone.store import SQLStore
 from tests.support import throwaway_mariadb

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant_crm.services import templates
+from assistant_crm.services.infra.ports import get_runtime, set_runtime
 from assistant_crm.services.models import INTENTS
-from assistant_crm.services.ports import get_runtime, set_runtime
+from assistant_crm.services.pipeline import templates
 from tests.support import set_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,11 @@ from datetime import timedelta
 
 import pytest
 
-from assistant_crm.services import intents, live_data, verification
-from assistant_crm.services.corebusiness import reset_breakers
+from assistant_crm.services.dialogue import verification
+from assistant_crm.services.integrations import live_data
+from assistant_crm.services.integrations.corebusiness import reset_breakers
 from assistant_crm.services.models import GateResult, InboundMessage, IntentResult, SessionState
+from assistant_crm.services.pipeline import intents
 from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE, CoreBusinessStub
 from tests.fakes.sms_server import FakeSMSServer
 from tests.support import running_corebusiness_and_sms, stub_identifiers
@@ -434,7 +436,7 @@ def test_code_typed_with_a_space_or_words_is_accepted(env):
     ],
 )
 def test_identity_parsing(text, nrc, name):
-    from assistant_crm.services.identity_parse import parse_identity
+    from assistant_crm.services.pipeline.identity_parse import parse_identity
 
     parts = parse_identity(text)
     assert (parts.nrc, parts.full_name) == (nrc, name)
@@ -442,7 +444,7 @@ def test_identity_parsing(text, nrc, name):
 
 @pytest.mark.parametrize("text", ["12345/78/1 Mwila Banda", "1234567/78/1", "123456/78/1 and 234567/11/1"])
 def test_identity_parsing_flags_malformed_nrcs(text):
-    from assistant_crm.services.identity_parse import parse_identity
+    from assistant_crm.services.pipeline.identity_parse import parse_identity
 
     parts = parse_identity(text)
     assert parts.nrc is None and parts.malformed_nrc
@@ -487,7 +489,7 @@ def test_a_name_stated_in_the_request_is_kept(env):
     ],
 )
 def test_identity_parsing_ignores_everyday_words(text, name):
-    from assistant_crm.services.identity_parse import parse_identity
+    from assistant_crm.services.pipeline.identity_parse import parse_identity
 
     assert parse_identity(text).full_name == name
 
@@ -504,6 +506,6 @@ def test_identity_parsing_ignores_everyday_words(text, name):
     ],
 )
 def test_labelled_name(text, name):
-    from assistant_crm.services.identity_parse import labelled_name
+    from assistant_crm.services.pipeline.identity_parse import labelled_name
 
     assert labelled_name(text) == name

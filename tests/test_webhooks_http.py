@@ -8,7 +8,7 @@ import json
 import pytest
 import requests
 
-from assistant_crm.services import webhook_log
+from assistant_crm.services.delivery import webhook_log
 from tests.fakes import webhook_payloads as wp
 from tests.support import concurrently, fake_whatsapp_graph, set_settings
 

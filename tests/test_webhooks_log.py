@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from assistant_crm.services import webhook_log
-from assistant_crm.services.errors import AuthenticationError
-from assistant_crm.services.webhook_log import WebhookCall
+from assistant_crm.services.delivery import webhook_log
+from assistant_crm.services.delivery.webhook_log import WebhookCall
+from assistant_crm.services.infra.errors import AuthenticationError
 
 LOG = "Webhook Activity Log"
 

@@ -6,10 +6,16 @@ import time
 
 import pytest
 
-from assistant_crm.services import ip_allowlist, signatures
-from assistant_crm.services.channels import make_com_in, messenger_in, sms_in, telegram_in, whatsapp_in
-from assistant_crm.services.channels.inbound import InboundEvent, normalise_phone, to_inbound_message
-from assistant_crm.services.errors import PermissionDenied, ValidationError
+from assistant_crm.services.delivery.channels import (
+    make_com_in,
+    messenger_in,
+    sms_in,
+    telegram_in,
+    whatsapp_in,
+)
+from assistant_crm.services.delivery.channels.inbound import InboundEvent, normalise_phone, to_inbound_message
+from assistant_crm.services.infra import ip_allowlist, signatures
+from assistant_crm.services.infra.errors import PermissionDenied, ValidationError
 from tests.fakes import webhook_payloads as wp
 
 RTL = "مرحبا، ما هو وضع مطالبتي؟ 👷🏾‍♂️ שלום"

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from assistant_crm.api.endpoint import ROLE_MANAGER, RawResponse, current_request, endpoint
-from assistant_crm.services.errors import RateLimited
+from assistant_crm.services.infra.errors import RateLimited
 from tests.support import set_settings
 
 

@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request, endpoint
-from assistant_crm.services import context
-from assistant_crm.services.errors import DuplicateError, NotFound, ValidationError
-from assistant_crm.services.masking import mask_phone
+from assistant_crm.services.infra.errors import DuplicateError, NotFound, ValidationError
+from assistant_crm.services.infra.masking import mask_phone
+from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import SESSION_STATUSES, OutboundMessage, SessionState
-from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.pipeline import context
 
 log = logging.getLogger("assistant_crm.agent")
 
@@ -33,7 +33,7 @@ def _caller() -> str:
 
 
 def _audit(action: str, session: SessionState, details: dict[str, Any] | None = None) -> None:
-    from assistant_crm.services import audit
+    from assistant_crm.services.infra import audit
 
     try:
         audit.record(_caller(), action, subject=session.name, details=details or {})
@@ -70,7 +70,7 @@ def _send_to_person(session: SessionState, text: str, author: str, agent: str | 
     """Store a message to the person and deliver it on their channel; returns the Chat History name."""
     name = context.append_history(session, "out", author, text, agent=agent)
     if session.channel != "web":
-        from assistant_crm.services import outbox
+        from assistant_crm.services.delivery import outbox
 
         try:
             outbox.enqueue_outbound(

@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
-from assistant_crm.services import attachments, context, rate_limit
-from assistant_crm.services.errors import AppError, NotFound, ServiceUnavailable, ValidationError
+from assistant_crm.services.delivery import attachments
+from assistant_crm.services.infra import rate_limit
+from assistant_crm.services.infra.errors import AppError, NotFound, ServiceUnavailable, ValidationError
+from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage
-from assistant_crm.services.normalise import MAX_LENGTH
-from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.pipeline import context
+from assistant_crm.services.pipeline.normalise import MAX_LENGTH
 
 log = logging.getLogger("assistant_crm.chat")
 
@@ -65,7 +67,7 @@ def send_message(message: Any, session_id: Any = None) -> dict[str, Any]:
     400 for an empty, non-string or over-2,000-character message; 429 with
     ``Retry-After`` when the session or IP sends too fast.
     """
-    from assistant_crm.services import reply
+    from assistant_crm.services.pipeline import reply
 
     if not isinstance(message, str):
         log.info("send_message refused: message is %s", type(message).__name__)
@@ -203,7 +205,7 @@ def upload_file(session_id: Any = None, **_ignored: Any) -> dict[str, Any]:
 @endpoint(allow_guest=True, methods=("GET",))
 def get_config() -> dict[str, Any]:
     """Public branding and behaviour for the chat bubble (no secrets)."""
-    from assistant_crm.services import templates
+    from assistant_crm.services.pipeline import templates
 
     rt = get_runtime()
     s = rt.settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, endpoint
-from assistant_crm.services import metrics
-from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.infra import metrics
+from assistant_crm.services.infra.ports import get_runtime
 
 SESSION = "Chat Session"
 OUTBOX = "Omnichannel Message"

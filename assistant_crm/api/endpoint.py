@@ -21,7 +21,7 @@ from typing import Any
 
 from werkzeug.datastructures import Headers, MultiDict
 
-from assistant_crm.services import errors
+from assistant_crm.services.infra import errors
 
 ROLE_AGENT = "Assistant CRM Agent"
 ROLE_MANAGER = "Assistant CRM Manager"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from assistant_crm.services import errors
+from assistant_crm.services.infra import errors
 
 # Frappe's exception class names for the engine's errors.
 FRAPPE_EXC_NAMES: dict[type[errors.AppError], str] = {

@@ -15,17 +15,17 @@ from contextlib import contextmanager
 from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
-from assistant_crm.services import live_data
-from assistant_crm.services.corebusiness import CoreBusinessError, as_json
-from assistant_crm.services.errors import (
+from assistant_crm.services.infra.errors import (
     AuthenticationError,
     PermissionDenied,
     ServiceUnavailable,
     ValidationError,
 )
+from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.integrations import live_data
+from assistant_crm.services.integrations.corebusiness import CoreBusinessError, as_json
 from assistant_crm.services.models import SessionState
-from assistant_crm.services.normalise import find_claim_numbers
-from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.pipeline.normalise import find_claim_numbers
 
 log = logging.getLogger("assistant_crm.api.live_data")
 
@@ -33,7 +33,7 @@ _NOT_VERIFIED = "This chat session is not verified. Confirm your identity in the
 
 
 def _limits(session_id: str) -> None:
-    from assistant_crm.services import rate_limit
+    from assistant_crm.services.infra import rate_limit
 
     limit = get_runtime().settings.int("chat_rate_limit_per_minute", 30)
     try:
@@ -54,7 +54,8 @@ def _verified_session(session_id: Any) -> tuple[SessionState, dict[str, Any]]:
         log.info("live data API: session_id too long")
         raise ValidationError("session_id is too long", field="session_id")
     _limits(session_id)
-    from assistant_crm.services import context, verification
+    from assistant_crm.services.dialogue import verification
+    from assistant_crm.services.pipeline import context
 
     session = context.get_session_by_token(session_id)
     if session is None:
@@ -93,7 +94,7 @@ def _audit(session: SessionState, resource: str) -> None:
 def _refuse(session: SessionState, what: str) -> PermissionDenied:
     log.warning("live data API: session %s asked for a %s that is not theirs", session.name, what)
     try:
-        from assistant_crm.services import audit
+        from assistant_crm.services.infra import audit
 
         audit.record(
             f"session:{session.name}", "live_data.refused", session.verified_person_id or "", {"kind": what}

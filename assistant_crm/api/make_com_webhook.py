@@ -7,12 +7,12 @@ from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
 from assistant_crm.api.webhooks import RUNTIME_BODY_CAP, guard, parse_json
-from assistant_crm.services import inbox, webhook_log
-from assistant_crm.services.channels import make_com_in
-from assistant_crm.services.channels.inbound import PLATFORMS
-from assistant_crm.services.errors import AuthenticationError
-from assistant_crm.services.ports import get_runtime
-from assistant_crm.services.signatures import constant_equals, verify_make_com_signature
+from assistant_crm.services.delivery import inbox, webhook_log
+from assistant_crm.services.delivery.channels import make_com_in
+from assistant_crm.services.delivery.channels.inbound import PLATFORMS
+from assistant_crm.services.infra.errors import AuthenticationError
+from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.infra.signatures import constant_equals, verify_make_com_signature
 
 
 @endpoint(allow_guest=True, methods=("GET", "POST"), raw_args=True, max_body_bytes=RUNTIME_BODY_CAP)

@@ -15,19 +15,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assistant_crm.api.endpoint import RawResponse, RequestInfo, current_request, endpoint
-from assistant_crm.services import inbox, ip_allowlist, rate_limit, webhook_log
-from assistant_crm.services.channels import messenger_in, sms_in, telegram_in, whatsapp_in
-from assistant_crm.services.channels.inbound import InboundEvent
-from assistant_crm.services.errors import (
+from assistant_crm.services.delivery import inbox, webhook_log
+from assistant_crm.services.delivery.channels import messenger_in, sms_in, telegram_in, whatsapp_in
+from assistant_crm.services.delivery.channels.inbound import InboundEvent
+from assistant_crm.services.delivery.webhook_log import WebhookCall
+from assistant_crm.services.infra import ip_allowlist, rate_limit
+from assistant_crm.services.infra.errors import (
     AuthenticationError,
     PayloadTooLarge,
     PermissionDenied,
     ValidationError,
 )
-from assistant_crm.services.jsonbody import loads_body
-from assistant_crm.services.ports import get_runtime
-from assistant_crm.services.signatures import constant_equals, verify_hub_signature, verify_twilio_signature
-from assistant_crm.services.webhook_log import WebhookCall
+from assistant_crm.services.infra.jsonbody import loads_body
+from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.infra.signatures import (
+    constant_equals,
+    verify_hub_signature,
+    verify_twilio_signature,
+)
 
 log = logging.getLogger("assistant_crm.webhooks")
 

@@ -39,9 +39,9 @@ from assistant_crm.api.endpoint import (
     set_current_request,
 )
 from assistant_crm.api.errors_shape import FRAPPE_EXC_NAMES, error_payload  # noqa: F401 (re-exported)
-from assistant_crm.services import errors
-from assistant_crm.services.ports import Row, Runtime, set_runtime_factory
-from assistant_crm.services.settings import SETTINGS_DOCTYPE, Settings, secret_fields
+from assistant_crm.services.infra import errors
+from assistant_crm.services.infra.ports import Row, Runtime, set_runtime_factory
+from assistant_crm.services.infra.settings import SETTINGS_DOCTYPE, Settings, secret_fields
 
 log = logging.getLogger("assistant_crm.runtime.frappe")
 
@@ -173,7 +173,7 @@ def where_clause(doctype: str, filters: Row) -> tuple[str, dict[str, Any]]:
 
 # -- ports ---------------------------------------------------------------------
 class FrappeStore:
-    """Implements :class:`assistant_crm.services.ports.Store` over the Frappe ORM."""
+    """Implements :class:`assistant_crm.services.infra.ports.Store` over the Frappe ORM."""
 
     def insert(self, doctype: str, values: Row) -> str:
         data = _encode(doctype, values)
@@ -309,7 +309,7 @@ class FrappeStore:
 
 
 class FrappeCache:
-    """Implements :class:`assistant_crm.services.ports.Cache` over the site Redis.
+    """Implements :class:`assistant_crm.services.infra.ports.Cache` over the site Redis.
 
     Values are JSON (like the standalone caches); every key goes through
     ``make_key`` so two sites on one Redis never share a key."""
@@ -348,7 +348,7 @@ class FrappeCache:
 
 
 class FrappeQueue:
-    """Implements :class:`assistant_crm.services.ports.Queue` with ``frappe.enqueue``."""
+    """Implements :class:`assistant_crm.services.infra.ports.Queue` with ``frappe.enqueue``."""
 
     queue = "short"
 

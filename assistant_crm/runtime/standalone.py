@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from assistant_crm.services.ports import Runtime, SystemClock, set_runtime
-from assistant_crm.services.settings import Settings, settings_fields
+from assistant_crm.services.infra.ports import Runtime, SystemClock, set_runtime
+from assistant_crm.services.infra.settings import Settings, settings_fields
 from assistant_crm.standalone.cache import MemoryCache, RedisCache
 from assistant_crm.standalone.queue import Scheduler, ThreadQueue
 from assistant_crm.standalone.store import SQLStore
@@ -26,8 +26,8 @@ ENV_PREFIX = "ASSISTANT_CRM_"
 
 # Periodic jobs of the standalone worker (Frappe's scheduler runs the same paths by cron).
 SCHEDULED_JOBS: list[tuple[str, float]] = [
-    ("assistant_crm.services.outbox.dispatch_due", 2.0),
-    ("assistant_crm.services.inbox.recover", 30.0),
+    ("assistant_crm.services.delivery.outbox.dispatch_due", 2.0),
+    ("assistant_crm.services.delivery.inbox.recover", 30.0),
 ]
 
 
@@ -117,7 +117,7 @@ def create_runtime(
 
 def _seed(rt: Runtime) -> None:
     try:
-        from assistant_crm.services.seed import ensure_seeded
+        from assistant_crm.services.infra.seed import ensure_seeded
     except ImportError:
         return
     ensure_seeded()

@@ -77,7 +77,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         run_simple(
-            args.host, args.port, create_app(rt), threaded=True, use_reloader=False, request_handler=AccessLogHandler
+            args.host,
+            args.port,
+            create_app(rt),
+            threaded=True,
+            use_reloader=False,
+            request_handler=AccessLogHandler,
         )
     except OSError as e:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
@@ -86,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _warm_up() -> None:
     """Train the intent classifier now, so the first visitor doesn't wait for it."""
-    from assistant_crm.services.intents import warm_up
+    from assistant_crm.services.pipeline.intents import warm_up
 
     warm_up()
 
@@ -94,8 +99,8 @@ def _warm_up() -> None:
 def _recover(rt: Any) -> None:
     import importlib.util
 
-    if importlib.util.find_spec("assistant_crm.services.inbox") is not None:
-        rt.queue.enqueue("assistant_crm.services.inbox.recover")
+    if importlib.util.find_spec("assistant_crm.services.delivery.inbox") is not None:
+        rt.queue.enqueue("assistant_crm.services.delivery.inbox.recover")
 
 
 def _start_sandbox(host: str, port: int) -> Any:
@@ -136,7 +141,7 @@ def _serve_gunicorn(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 # -- database ------------------------------------------------------------------
 def cmd_init_db(args: argparse.Namespace) -> int:
     rt = _runtime(args, seed=False)
-    from assistant_crm.services.seed import seed
+    from assistant_crm.services.infra.seed import seed
 
     counts = seed(rt.store)
     print(f"database ready: {rt.store.safe_url}; seeded {json.dumps(counts)}")
@@ -145,7 +150,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     rt = _runtime(args, seed=False)
-    from assistant_crm.services.seed import seed
+    from assistant_crm.services.infra.seed import seed
 
     counts = seed(rt.store, force=True)
     print(f"demo data applied to {rt.store.safe_url}: {json.dumps(counts)}")
@@ -169,7 +174,7 @@ def cmd_import_kb(args: argparse.Namespace) -> int:
         else:
             updated += 1
     try:
-        from assistant_crm.services.knowledge import invalidate
+        from assistant_crm.services.pipeline.knowledge import invalidate
 
         invalidate()
     except ImportError:
@@ -229,7 +234,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 # -- delegates -----------------------------------------------------------------
 def cmd_classify(args: argparse.Namespace) -> int:
-    from assistant_crm.services.classify_cli import main as classify_main
+    from assistant_crm.standalone.classify_cli import main as classify_main
 
     return classify_main([])
 

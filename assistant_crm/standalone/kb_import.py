@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant_crm.services.errors import DuplicateError
-from assistant_crm.services.ports import Store
+from assistant_crm.services.infra.errors import DuplicateError
+from assistant_crm.services.infra.ports import Store
 
 DOCTYPE = "Knowledge Base Article"
 _META = re.compile(r"^(category|source|keywords|slug|language|published)\s*:\s*(.+)$", re.I)

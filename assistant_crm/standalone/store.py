@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from assistant_crm.services.errors import DuplicateError, ValidationError
-from assistant_crm.services.ports import Clock, Row, SystemClock
+from assistant_crm.services.infra.errors import DuplicateError, ValidationError
+from assistant_crm.services.infra.ports import Clock, Row, SystemClock
 from assistant_crm.standalone.schema import DocTypeDef, build_metadata, doctypes, sync_schema
 
 log = logging.getLogger("assistant_crm.store")
@@ -158,7 +158,7 @@ def _install_mysql_events(engine: sa.Engine, *, autocommit: bool, health: dict[s
 
 
 class SQLStore:
-    """Implements :class:`assistant_crm.services.ports.Store`."""
+    """Implements :class:`assistant_crm.services.infra.ports.Store`."""
 
     def __init__(self, database_url: str, *, clock: Clock | None = None, sync: bool = True):
         self.database_url = database_url

@@ -36,9 +36,9 @@ from assistant_crm.api.endpoint import (
     set_current_request,
 )
 from assistant_crm.api.errors_shape import error_body, error_payload
-from assistant_crm.services import errors
-from assistant_crm.services.jsonbody import loads_body
-from assistant_crm.services.ports import Runtime, set_runtime
+from assistant_crm.services.infra import errors
+from assistant_crm.services.infra.jsonbody import loads_body
+from assistant_crm.services.infra.ports import Runtime, set_runtime
 
 log = logging.getLogger("assistant_crm.http")
 access_log = logging.getLogger("assistant_crm.access")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from assistant_crm.services import context
+from assistant_crm.services.pipeline import context
 from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ from frappe.model.document import Document
 
 
 class AssistantAuditLog(Document):
-    """Append-only: rows are written by ``assistant_crm.services.audit.record``
+    """Append-only: rows are written by ``assistant_crm.services.infra.audit.record``
     (the store sets ``flags.from_engine``) and never edited or deleted, by
     anyone. Log Settings never clears them (no ``clear_old_logs``)."""
 
@@ -57,7 +57,7 @@ def verify_chain() -> list[str]:
     """Names of audit rows whose hash or link is broken (desk button)."""
     frappe.only_for(["Assistant CRM Manager", "System Manager"])
     from assistant_crm.runtime.frappe import install
-    from assistant_crm.services.audit import verify_chain as verify
+    from assistant_crm.services.infra.audit import verify_chain as verify
 
     install()
     return verify()

@@ -7,7 +7,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from assistant_crm.runtime.frappe import install
-from assistant_crm.services import audit
+from assistant_crm.services.infra import audit
 
 
 class TestAssistantAuditLog(FrappeTestCase):

@@ -152,7 +152,7 @@ class AssistantCRMSettings(Document):
         from assistant_crm.runtime.frappe import call_engine, current_runtime
 
         call_engine(
-            "assistant_crm.services.audit.record",
+            "assistant_crm.services.infra.audit.record",
             frappe.session.user,
             "settings.changed",
             "Assistant CRM Settings",

@@ -5,7 +5,7 @@ import frappe
 from frappe.tests.utils import FrappeTestCase
 
 from assistant_crm.runtime.frappe import install
-from assistant_crm.services.ports import get_runtime
+from assistant_crm.services.infra.ports import get_runtime
 
 
 class TestAssistantCRMSettings(FrappeTestCase):

@@ -66,12 +66,12 @@ class ChatSession(Document):
         # hand back, close) must be seen by the next turn at once.
         from assistant_crm.runtime.frappe import call_engine
 
-        call_engine("assistant_crm.services.context.invalidate", self.name)
+        call_engine("assistant_crm.services.pipeline.context.invalidate", self.name)
         if self.flags.in_insert:
             return
         if self.has_value_changed("status") or self.has_value_changed("assigned_agent"):
             call_engine(
-                "assistant_crm.services.audit.record",
+                "assistant_crm.services.infra.audit.record",
                 frappe.session.user,
                 "session.updated",
                 self.name,
@@ -81,8 +81,10 @@ class ChatSession(Document):
     def on_trash(self):
         from assistant_crm.runtime.frappe import call_engine
 
-        call_engine("assistant_crm.services.context.invalidate", self.name)
-        call_engine("assistant_crm.services.audit.record", frappe.session.user, "session.deleted", self.name)
+        call_engine("assistant_crm.services.pipeline.context.invalidate", self.name)
+        call_engine(
+            "assistant_crm.services.infra.audit.record", frappe.session.user, "session.deleted", self.name
+        )
 
 
 def on_doctype_update():

@@ -81,4 +81,4 @@ class IntentDefinition(Document):
         # The classifier is trained from these rows: retrain on the next message.
         from assistant_crm.runtime.frappe import call_engine
 
-        call_engine("assistant_crm.services.intents.reload")
+        call_engine("assistant_crm.services.pipeline.intents.reload")

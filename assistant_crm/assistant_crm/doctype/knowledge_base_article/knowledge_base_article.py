@@ -83,4 +83,4 @@ class KnowledgeBaseArticle(Document):
         # The engine's search index is cached per process; rebuild it now.
         from assistant_crm.runtime.frappe import call_engine
 
-        call_engine("assistant_crm.services.knowledge.invalidate")
+        call_engine("assistant_crm.services.pipeline.knowledge.invalidate")

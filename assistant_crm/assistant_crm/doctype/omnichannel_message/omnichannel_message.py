@@ -59,7 +59,9 @@ class OmnichannelMessage(Document):
         self.db_set({"status": "queued", "next_attempt_at": frappe.utils.now_datetime(), "last_error": ""})
         from assistant_crm.runtime.frappe import call_engine
 
-        call_engine("assistant_crm.services.audit.record", frappe.session.user, "outbound.retried", self.name)
+        call_engine(
+            "assistant_crm.services.infra.audit.record", frappe.session.user, "outbound.retried", self.name
+        )
 
     @staticmethod
     def clear_old_logs(days=90):

@@ -95,4 +95,4 @@ class ResponseTemplate(Document):
     def invalidate_engine(self):
         from assistant_crm.runtime.frappe import call_engine
 
-        call_engine("assistant_crm.services.templates.invalidate")
+        call_engine("assistant_crm.services.pipeline.templates.invalidate")

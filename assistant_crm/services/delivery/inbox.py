@@ -1,0 +1,263 @@
+"""The durable inbox: every inbound webhook event is stored before it is answered.
+
+``accept`` inserts one inbound Omnichannel Message (status ``received``) keyed
+by ``"<platform>:<platform message id>"``; the unique index on that key makes a
+repeated delivery - even two at the same instant - land once. The reply is
+produced later by ``process`` on the background queue, which claims the row
+with a compare-and-set (``received`` -> ``processing``) so one event is one
+turn however many workers see it. ``recover`` (scheduler, standalone start)
+re-queues events a crash or a lost job left behind.
+
+Per-conversation order: the events of one sender are processed one at a time,
+in platform timestamp order, by whichever worker holds the sender's lock; a
+worker that finds the lock taken leaves its event to the holder, which looks
+again for waiting events before and after it lets go.
+
+Inbound rows use ``recipient_id`` for the conversation's counterpart (the
+sender) and ``sequence`` for the platform's timestamp in unix seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from assistant_crm.services.delivery.channels.inbound import (
+    InboundEvent,
+    make_idempotency_key,
+    to_inbound_message,
+)
+from assistant_crm.services.infra.errors import DuplicateError
+from assistant_crm.services.infra.masking import mask_text
+from assistant_crm.services.infra.ports import get_runtime
+
+log = logging.getLogger("assistant_crm.inbox")
+
+DOCTYPE = "Omnichannel Message"
+MAX_ATTEMPTS = 5
+STALE_RECEIVED = timedelta(seconds=30)
+STALE_PROCESSING = timedelta(minutes=5)
+LOCK_TTL_SECONDS = 180  # longer than the slowest turn (Gemini + CoreBusiness timeouts)
+RECOVER_BATCH = 500
+STATUS_LOOKUP_ATTEMPTS = 3
+PROCESS_METHOD = "assistant_crm.services.delivery.inbox.process"
+_INT32_MAX = 2**31 - 1
+
+
+def idempotency_key(platform: str, platform_message_id: str) -> str:
+    """``"<platform>:<id>"`` (see :func:`channels.inbound.make_idempotency_key`)."""
+    return make_idempotency_key(platform, platform_message_id)
+
+
+def accept(
+    platform: str, platform_message_id: str, payload: dict[str, Any], event_type: str = "message"
+) -> tuple[str, bool]:
+    """Store one inbound event durably and queue it; returns ``(event_id, duplicate)``.
+
+    ``payload`` is the event as :meth:`InboundEvent.to_payload` gives it (its
+    ``sender_id`` and ``timestamp`` order the conversation). A repeat of an
+    accepted key returns the first event's id with ``duplicate=True``.
+    """
+    rt = get_runtime()
+    key = idempotency_key(platform, platform_message_id)
+    sequence = payload.get("timestamp") if isinstance(payload.get("timestamp"), int) else 0
+    row = {
+        "platform": platform,
+        "direction": "inbound",
+        "event_type": event_type,
+        "recipient_id": str(payload.get("sender_id") or "")[:140],
+        "platform_message_id": str(payload.get("platform_message_id") or platform_message_id)[:140],
+        "idempotency_key": key,
+        "status": "received",
+        "attempts": 0,
+        "sequence": sequence if 0 <= sequence <= _INT32_MAX else 0,
+        "payload": payload,
+    }
+    try:
+        event_id = rt.store.insert(DOCTYPE, row)
+    except DuplicateError:
+        existing = rt.store.get_by(DOCTYPE, {"idempotency_key": key})
+        if existing is None:  # the clash was on something else; let it surface
+            raise
+        log.info("inbox: duplicate %s event %s (first %s)", platform, event_type, existing["name"])
+        return str(existing["name"]), True
+    try:
+        rt.queue.enqueue(PROCESS_METHOD, event_id=event_id)
+    except Exception:
+        # Stored is what matters: recover() queues it again once the queue is back.
+        log.exception("inbox: could not queue event %s; recover() will pick it up", event_id)
+    return event_id, False
+
+
+def accept_event(event: InboundEvent, remote_ip: str = "") -> tuple[str, bool]:
+    """:func:`accept` for a parsed webhook event."""
+    payload = event.to_payload()
+    if remote_ip:
+        payload["remote_ip"] = remote_ip
+    return accept(event.platform, event.idempotency_id, payload, event.event_type)
+
+
+def process(event_id: str) -> None:
+    """Background job: produce the turn (or apply the status) for one event."""
+    rt = get_runtime()
+    row = rt.store.get(DOCTYPE, event_id)
+    if row is None:
+        log.warning("inbox: event %s not found", event_id)
+        return
+    if row.get("status") != "received":
+        return  # already done, or another worker has it
+    if row.get("event_type") == "status" or not row.get("recipient_id"):
+        _process_row(row)
+        return
+    _drain(str(row["platform"]), str(row["recipient_id"]))
+
+
+def _lock_key(platform: str, sender: str) -> str:
+    digest = hashlib.sha256(f"{platform}:{sender}".encode()).hexdigest()[:32]
+    return f"acrm:inbox:sender:{digest}"
+
+
+def _next_waiting(platform: str, sender: str) -> dict[str, Any] | None:
+    return get_runtime().store.get_by(
+        DOCTYPE,
+        {
+            "recipient_id": sender,
+            "platform": platform,
+            "direction": "inbound",
+            "event_type": "message",
+            "status": "received",
+        },
+        order_by="sequence asc, creation asc",
+    )
+
+
+def _drain(platform: str, sender: str) -> None:
+    """Process the sender's waiting events in order while holding its lock."""
+    rt = get_runtime()
+    key = _lock_key(platform, sender)
+    while True:
+        token = secrets.token_hex(8)
+        if not rt.cache.add(key, token, ttl=LOCK_TTL_SECONDS):
+            return  # the holder will find our event before it lets go
+        failed = False
+        try:
+            while True:
+                row = _next_waiting(platform, sender)
+                if row is None:
+                    break
+                if not _process_row(row):
+                    failed = True  # keep the order: later events wait for this one's retry
+                    break
+        finally:
+            if rt.cache.get(key) == token:
+                rt.cache.delete(key)
+        # An event accepted just as we let go found the lock taken and left it
+        # to us: look once more.
+        if failed or _next_waiting(platform, sender) is None:
+            return
+
+
+def _process_row(row: dict[str, Any]) -> bool:
+    """Claim and handle one row; False when handling failed (row left for a retry)."""
+    rt = get_runtime()
+    name = row["name"]
+    if not rt.store.update_where(DOCTYPE, {"name": name, "status": "received"}, {"status": "processing"}):
+        return True  # someone else claimed it
+    # Under Frappe a job is one transaction: commit the claim so other workers see
+    # it without waiting on the row lock, and each finished turn on its own.
+    rt.store.commit()
+    try:
+        payload = row.get("payload") or {}
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        event = InboundEvent.from_payload(payload)
+        values: dict[str, Any] = {"status": "processed", "last_error": ""}
+        if row.get("event_type") == "status":
+            from assistant_crm.services.delivery import outbox
+
+            found = outbox.apply_status(event.platform, event.platform_message_id, event.state, event.error)
+            if found is None:
+                # A receipt can overtake the send that it is about (the platform
+                # answers the send after it already posted "sent"): retry a few
+                # times, then keep it as processed with the miss noted.
+                if int(row.get("attempts") or 0) + 1 < STATUS_LOOKUP_ATTEMPTS:
+                    raise LookupError("no outbound message with this platform id yet")
+                values["last_error"] = "no outbound message matched this receipt"
+        else:
+            from assistant_crm.services.pipeline import reply
+
+            msg = to_inbound_message(event, remote_ip=str(payload.get("remote_ip", "")))
+            result = reply.handle_message(msg)
+            if getattr(result, "session_id", ""):
+                values["session"] = result.session_id
+        rt.store.update_where(DOCTYPE, {"name": name, "status": "processing"}, values)
+        rt.store.commit()
+        return True
+    except Exception as e:
+        attempts = int(row.get("attempts") or 0) + 1
+        status = "dead" if attempts >= MAX_ATTEMPTS else "received"
+        error = mask_text(f"{type(e).__name__}: {e}")[:1000]
+        if isinstance(e, LookupError):
+            log.info("inbox: receipt %s not matched yet, attempt %s -> %s", name, attempts, status)
+        else:
+            log.exception(
+                "inbox: event %s (%s) failed, attempt %s -> %s", name, row.get("platform"), attempts, status
+            )
+        try:
+            rt.store.update_where(
+                DOCTYPE,
+                {"name": name, "status": "processing"},
+                {"status": status, "attempts": attempts, "last_error": error},
+            )
+            rt.store.commit()
+        except Exception:
+            log.exception("inbox: could not record the failure of %s; recover() will retry it", name)
+        return False
+
+
+def recover(limit: int = RECOVER_BATCH) -> int:
+    """Re-queue inbound events left behind: ``received`` for over 30 s (a lost
+    job or a failed attempt) and ``processing`` for over 5 minutes (a worker
+    that died mid-turn). Returns how many were queued."""
+    rt = get_runtime()
+    now = rt.clock.now()
+    base = {"direction": "inbound"}
+    stuck = rt.store.list(
+        DOCTYPE,
+        {**base, "status": "processing", "modified": ("<", now - STALE_PROCESSING)},
+        fields=["name", "attempts"],
+        order_by="modified asc",
+        limit=limit,
+    )
+    queued: list[str] = []
+    for r in stuck:
+        attempts = int(r.get("attempts") or 0) + 1
+        status = "dead" if attempts >= MAX_ATTEMPTS else "received"
+        changed = rt.store.update_where(
+            DOCTYPE,
+            {"name": r["name"], "status": "processing"},
+            {
+                "status": status,
+                "attempts": attempts,
+                "last_error": "processing was interrupted (worker stopped)",
+            },
+        )
+        if changed and status == "received":
+            queued.append(r["name"])
+    stale = rt.store.list(
+        DOCTYPE,
+        {**base, "status": "received", "modified": ("<", now - STALE_RECEIVED)},
+        fields=["name"],
+        order_by="sequence asc, creation asc",
+        limit=limit,
+    )
+    queued.extend(r["name"] for r in stale if r["name"] not in queued)
+    for name in queued:
+        rt.queue.enqueue(PROCESS_METHOD, event_id=name)
+    if queued:
+        log.info("inbox: recover re-queued %s event(s), %s interrupted", len(queued), len(stuck))
+    return len(queued)

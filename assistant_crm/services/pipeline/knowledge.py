@@ -1,0 +1,671 @@
+"""Knowledge-base retrieval: Okapi BM25 over passages of published articles.
+
+Each published Knowledge Base Article is cut into passages (its paragraphs, short
+ones joined, long ones split at sentence ends); a passage is indexed together
+with its article's title and keywords, so a question that names the topic finds
+the right article even when the passage itself words it differently.
+
+Scores are normalised to 0..1 as *coverage*: how much of the question's
+evidence a passage matches, each query word weighted by its IDF (and words we
+have never seen weighted like the rarest word). A question about football
+matches nothing much and scores near 0, which is what lets :func:`best` say
+"no good answer" instead of quoting something unrelated.
+
+The index lives in process for up to an hour, keyed by a fingerprint of the
+published articles (count and latest ``modified``) that is re-read at most every
+30 seconds; :func:`invalidate` drops it at once (and, through a version counter
+in the shared cache, in other processes within a second).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import html
+import logging
+import math
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.infra.store_cache import PerStore, is_stale
+from assistant_crm.services.models import Passage
+
+log = logging.getLogger("assistant_crm.knowledge")
+
+DOCTYPE = "Knowledge Base Article"
+INDEX_TTL_SECONDS = 3600
+FINGERPRINT_CHECK_SECONDS = 30
+VERSION_CHECK_SECONDS = 1.0
+VERSION_KEY = "assistant_crm:kb:version"
+# "No good answer" below NO_ANSWER_THRESHOLD, unless at least two of the question's
+# words name the article's topic (title/keywords) and it scores TOPIC_MATCH_THRESHOLD.
+# Tuned on tests/test_knowledge.py and two probe sets (docs/performance.md).
+NO_ANSWER_THRESHOLD = 0.45
+TOPIC_MATCH_THRESHOLD = 0.3
+K1, B = 1.2, 0.75
+SYNONYM_WEIGHT = 0.8
+# The article's title and keywords are indexed with every passage of it (term
+# frequency weights): a title word is strong evidence, a keyword a lighter one.
+TITLE_WEIGHT = 2.0
+KEYWORD_WEIGHT = 0.5
+# A query word found only in a passage's text (not its title or keywords) is
+# weaker evidence that the passage is about the question.
+BODY_CREDIT = 0.4
+# Weight of a query word found nowhere in the index, as a share of the highest IDF:
+# the evidence that the question is about something we have no article on.
+UNKNOWN_WORD_WEIGHT = 1.0
+MAX_PASSAGE_CHARS = 450
+MIN_PASSAGE_CHARS = 250
+
+_STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    get got had has have having he her here hers him his how i if in into is it its itself just
+    kindly let me more most my myself no nor not now of off on once only or other our ours out
+    over own please same she should so some such than that the their theirs them then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom will with would you your yours yourself sir madam mukwai hello hi hey dear thanks thank
+    want wanted need like know tell ask asking help im ive id dont cant u ur pls plz ok okay got get
+    hasnt havent didnt doesnt isnt wasnt wont arent werent shouldnt couldnt wouldnt yet still
+    really just maybe much many long soon time wat wht hw mch abt wen whr cn dat dis de ma mi
+    ni pa na ya yanga zanga langa anga wanga lyandi yandi iyi ichi uku nifwaya ndefwaya ndifuna
+    ukulanda kulankhula mukwai bane kodi bushe yanu yenu ili kuti ku kwi whats someone anyone
+    something every must able possible also only all any one people wants yesterday today tomorrow
+    week weeks last ago morning""".split()
+)
+
+# Phrases rewritten before tokenising (multi-word meanings).
+_PHRASES = (
+    ("passed away", "died"),
+    ("pass away", "died"),
+    ("lump sum", "lump_sum commute"),
+    ("all at once", "lump_sum commute"),
+    ("at once", "lump_sum"),
+    ("in one go", "lump_sum"),
+    ("mobile money", "mobile_money"),
+    ("form 6", "form_6"),
+    ("form no 6", "form_6"),
+    ("form no. 6", "form_6"),
+    ("form number 6", "form_6"),
+    ("cost of living", "inflation"),
+    ("go up", "increase"),
+    ("goes up", "increase"),
+    ("gone up", "increase"),
+    ("money back", "refund"),
+    ("pay back", "refund"),
+    ("by when", "deadline"),
+    ("how soon", "deadline"),
+    ("real person", "agent person"),
+    ("human being", "agent person"),
+    ("customer care", "agent"),
+)
+
+# Query-side synonyms: a word also matches these (at SYNONYM_WEIGHT).
+_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "money": ("payment", "pension", "benefit"),
+    "cash": ("payment", "lump_sum"),
+    "paid": ("payment",),
+    "pay": ("payment", "assessment"),
+    "salary": ("earnings", "wages"),
+    "wage": ("earnings",),
+    "wages": ("earnings",),
+    "income": ("earnings",),
+    "hurt": ("injury", "accident", "injured"),
+    "injured": ("injury", "accident"),
+    "injury": ("injured", "accident"),
+    "injuries": ("injury", "accident"),
+    "wounded": ("injury", "accident"),
+    "accident": ("injury",),
+    "boss": ("employer",),
+    "company": ("employer", "business"),
+    "firm": ("employer", "business"),
+    "business": ("employer",),
+    "employers": ("employer",),
+    "die": ("death", "died", "funeral"),
+    "died": ("death", "funeral"),
+    "dead": ("death", "died"),
+    "deceased": ("death", "died"),
+    "death": ("died", "funeral"),
+    "burial": ("funeral",),
+    "bury": ("funeral",),
+    "funeral": ("burial",),
+    "sick": ("disease", "illness"),
+    "ill": ("disease", "illness"),
+    "illness": ("disease",),
+    "disabled": ("disability",),
+    "handicap": ("disability",),
+    "contribution": ("assessment",),
+    "contributions": ("assessment",),
+    "premium": ("assessment",),
+    "levy": ("assessment",),
+    "deadline": ("due", "days"),
+    "late": ("due",),
+    "office": ("branch",),
+    "offices": ("branch",),
+    "location": ("branch",),
+    "address": ("branch",),
+    "id": ("nrc",),
+    "human": ("agent", "person"),
+    "person": ("agent",),
+    "officer": ("agent", "staff"),
+    "complain": ("agent",),
+    "refund": ("reimburse", "refunded"),
+    "reimbursement": ("refund",),
+    "bills": ("medical", "costs"),
+    "hospital": ("medical", "treatment"),
+    "doctor": ("medical",),
+    "abroad": ("outside",),
+    "overseas": ("abroad", "outside"),
+    "increase": ("indexed", "raised"),
+    "inflation": ("indexed", "cpi", "prices"),
+    "lowest": ("minimum",),
+    "least": ("minimum",),
+    "smallest": ("minimum",),
+    "kids": ("children", "dependants"),
+    "wife": ("spouse", "dependants", "marriage"),
+    "husband": ("spouse", "dependants", "marriage"),
+    "family": ("dependants",),
+    "children": ("dependants",),
+    "papers": ("documents",),
+    "law": ("act",),
+    "language": ("languages",),
+    "safe": ("safety", "prevention"),
+    "private": ("privacy",),
+    "wheelchair": ("assistive",),
+    "crutches": ("assistive",),
+    "register": ("registration",),
+    "registration": ("register",),
+    "claiming": ("claim",),
+    # A few Bemba / Nyanja words people mix into English.
+    "wcfcb": ("board",),
+    "tell": ("report", "notify"),
+    "inform": ("report", "notify"),
+    "notify": ("report",),
+    "leg": ("injury", "accident"),
+    "arm": ("injury", "accident"),
+    "hand": ("injury", "accident"),
+    "finger": ("injury", "accident"),
+    "fingers": ("injury", "accident"),
+    "eye": ("injury", "accident"),
+    "back": ("injury",),
+    "burn": ("injury", "accident"),
+    "burnt": ("injury", "accident"),
+    "fracture": ("injury", "accident"),
+    "shop": ("business", "employer"),
+    "opened": ("start", "starting"),
+    "started": ("start", "starting"),
+    "new": ("start", "starting"),
+    "mining": ("industry", "risk"),
+    "construction": ("industry", "risk"),
+    "industry": ("class",),
+    "dangerous": ("risk", "riskier"),
+    "risky": ("riskier", "risk"),
+    "soldier": ("defence",),
+    "soldiers": ("defence",),
+    "army": ("defence",),
+    "military": ("defence",),
+    "zaf": ("defence",),
+    "government": ("civil",),
+    "clinic": ("medical", "hospital"),
+    "operation": ("treatment",),
+    "surgery": ("treatment",),
+    "india": ("abroad",),
+    "china": ("abroad",),
+    "botswana": ("abroad",),
+    "zimbabwe": ("abroad",),
+    "namibia": ("abroad",),
+    "tanzania": ("abroad",),
+    "kenya": ("abroad",),
+    "outside": ("abroad",),
+    "annual": ("year",),
+    "yearly": ("year", "annual"),
+    "broke": ("injury", "accident"),
+    "father": ("dependants", "family"),
+    "mother": ("dependants", "family"),
+    "son": ("dependants", "children"),
+    "daughter": ("dependants", "children"),
+    "parent": ("dependants", "family"),
+    "parents": ("dependants", "family"),
+    "widow": ("spouse", "dependants"),
+    "orphan": ("children", "dependants"),
+    "orphans": ("children", "dependants"),
+    "speak": ("talk",),
+    "talk": ("agent",),
+    "decide": ("assess",),
+    "decides": ("assess",),
+    "decided": ("assess",),
+    "mine": ("work",),
+    "mines": ("work",),
+    "factory": ("work",),
+    "farm": ("work",),
+    "job": ("work",),
+    "workplace": ("work",),
+    "ntchito": ("work",),
+    "imilimo": ("work",),
+    "ofesi": ("branch",),
+    "ndalama": ("payment", "pension"),
+    "indalama": ("payment", "pension"),
+    "penshoni": ("pension",),
+    "imfwa": ("death", "funeral"),
+    "maliro": ("funeral", "death"),
+    "ngozi": ("accident",),
+    "ulemu": ("disability",),
+    "kampani": ("employer",),
+    "bwana": ("employer",),
+}
+
+# Towns: a question naming one is nearly always about a branch there.
+for _town in (
+    "lusaka ndola kitwe kabwe livingstone chipata kasama solwezi mansa mongu choma chingola "
+    "mufulira luanshya chililabombwe kafue mazabuka kapiri mpika nakonde"
+).split():
+    _SYNONYMS.setdefault(_town, ("branch",))
+
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "ten": "10",
+    "fourteen": "14",
+    "twenty": "20",
+    "thirty": "30",
+}
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_BLOCK_RE = re.compile(r"(?i)</p\s*>|<br\s*/?>|</li\s*>|</h\d\s*>|</div\s*>")
+_TOKEN_RE = re.compile(r"[a-z0-9_]+")
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
+
+
+def strip_html(text: str) -> str:
+    """Plain text of a Text Editor body: block tags become paragraph breaks."""
+    text = _BLOCK_RE.sub("\n\n", text or "")
+    text = html.unescape(_TAG_RE.sub(" ", text))
+    paras = [re.sub(r"[ \t\r\f\v]+", " ", p).strip() for p in re.split(r"\n\s*\n", text)]
+    return "\n\n".join(p for p in paras if p)
+
+
+def _prepare(text: str) -> str:
+    t = (text or "").lower().replace("\u2019", "'")
+    t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 25,000 -> 25000
+    t = re.sub(r"\b(?:k|zmw|zk)\s?(?=\d)", " kwacha ", t)  # K400, ZMW 14400 -> kwacha 400
+    t = re.sub(r"\bzmw\b", "kwacha", t)
+    t = t.replace("%", " percent ").replace("'s", "")
+    for phrase, repl in _PHRASES:
+        t = t.replace(phrase, repl)
+    return t
+
+
+@functools.lru_cache(maxsize=50000)
+def stem(word: str) -> str:
+    """A small English stemmer: strip common suffixes, then truncate to 6
+    characters (truncation stemming keeps register/registration/registered,
+    employer/employers together without a full Porter implementation)."""
+    if word.isdigit() or "_" in word or len(word) <= 3:
+        return word
+    for suffix, repl, min_len in (
+        ("ies", "y", 5),
+        ("ied", "y", 5),
+        ("ing", "", 6),
+        ("ed", "", 5),
+        ("es", "e", 5),
+        ("s", "", 4),
+    ):
+        if word.endswith(suffix) and len(word) >= min_len and not word.endswith(("ss", "us", "is")):
+            word = word[: len(word) - len(suffix)] + repl
+            break
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word[:6]
+
+
+def _words(text: str) -> list[str]:
+    words = []
+    for w in _TOKEN_RE.findall(_prepare(text)):
+        w = _NUMBER_WORDS.get(w, w)
+        if w not in _STOPWORDS:
+            words.append(w)
+    return words
+
+
+def tokenize(text: str) -> list[str]:
+    """Normalised, stemmed index terms of a text."""
+    return [stem(w) for w in _words(text)]
+
+
+@dataclass
+class _Doc:
+    article: str
+    title: str
+    text: str
+    source: str
+    slug: str
+    language: str
+    tf: Counter
+    length: float
+    header: frozenset[str]
+
+
+@dataclass
+class _Index:
+    docs: list[_Doc]
+    postings: dict[str, list[tuple[int, float]]]
+    idf: dict[str, float]
+    max_idf: float
+    avgdl: float
+    raw_vocab: dict[str, list[str]]  # surface words by length, for typo correction
+    fingerprint: tuple
+    version: object
+    store: object  # the store it was read from (identity, not id(): ids are reused)
+    built_at: float
+    checked_at: float
+    version_checked_at: float
+    fuzzy_cache: dict[str, str | None] = field(default_factory=dict)
+
+
+def _split_passages(body: str) -> list[str]:
+    """Paragraphs grouped into passages of a few sentences: short paragraphs are
+    joined (a lone "please visit a branch" line would otherwise outrank the
+    fact), long ones are cut at sentence ends."""
+    pieces: list[str] = []
+    for para in strip_html(body).split("\n\n"):
+        if len(para) <= MAX_PASSAGE_CHARS:
+            pieces.append(para)
+            continue
+        chunk = ""
+        for sentence in _SENTENCE_RE.split(para):
+            if chunk and len(chunk) + len(sentence) > MAX_PASSAGE_CHARS:
+                pieces.append(chunk)
+                chunk = ""
+            chunk = f"{chunk} {sentence}".strip()
+        if chunk:
+            pieces.append(chunk)
+    passages: list[str] = []
+    for piece in pieces:
+        if (
+            passages
+            and len(passages[-1]) < MIN_PASSAGE_CHARS
+            and len(passages[-1]) + len(piece) <= MAX_PASSAGE_CHARS
+        ):
+            passages[-1] = f"{passages[-1]} {piece}"
+        else:
+            passages.append(piece)
+    if len(passages) > 1 and len(passages[-1]) < MIN_PASSAGE_CHARS // 2:
+        tail = passages.pop()
+        passages[-1] = f"{passages[-1]} {tail}"
+    return passages
+
+
+def _fingerprint(store) -> tuple:
+    count = store.count(DOCTYPE, {"published": 1})
+    latest = store.list(DOCTYPE, {"published": 1}, fields=["modified"], order_by="modified desc", limit=1)
+    return (count, str(latest[0]["modified"]) if latest else "")
+
+
+def _build(store, version: object) -> _Index:
+    started = time.perf_counter()
+    fingerprint = _fingerprint(store)
+    rows = store.list(
+        DOCTYPE,
+        {"published": 1},
+        fields=["name", "title", "slug", "keywords", "source", "body", "language"],
+        order_by="name asc",
+    )
+    docs: list[_Doc] = []
+    surface: set[str] = set()
+    for row in rows:
+        title = (row.get("title") or "").strip()
+        title_words = _words(title)
+        keyword_words = _words(row.get("keywords") or "")
+        surface.update(title_words, keyword_words)
+        header: Counter = Counter()
+        for w in title_words:
+            header[stem(w)] += TITLE_WEIGHT
+        for w in keyword_words:
+            header[stem(w)] += KEYWORD_WEIGHT
+        for text in _split_passages(row.get("body") or ""):
+            words = _words(text)
+            surface.update(words)
+            tf = Counter({t: float(c) for t, c in Counter(stem(w) for w in words).items()})
+            tf.update(header)
+            docs.append(
+                _Doc(
+                    article=row["name"],
+                    title=title,
+                    text=text,
+                    source=row.get("source") or "",
+                    slug=row.get("slug") or row["name"],
+                    language=row.get("language") or "en",
+                    tf=tf,
+                    length=sum(tf.values()),
+                    header=frozenset(header),
+                )
+            )
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for i, doc in enumerate(docs):
+        for term, tf in doc.tf.items():
+            postings[term].append((i, tf))
+    n = len(docs)
+    idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+    raw_vocab: dict[str, list[str]] = defaultdict(list)
+    for w in surface:
+        if len(w) >= 4 and not w.isdigit():
+            raw_vocab[w[0]].append(w)
+    now = time.monotonic()
+    index = _Index(
+        docs=docs,
+        postings=dict(postings),
+        idf=idf,
+        max_idf=math.log(1 + (n + 0.5) / 0.5),
+        avgdl=(sum(d.length for d in docs) / n) if n else 1.0,
+        raw_vocab=dict(raw_vocab),
+        fingerprint=fingerprint,
+        version=version,
+        store=store,
+        built_at=now,
+        checked_at=now,
+        version_checked_at=now,
+    )
+    log.info(
+        "knowledge index built: %d articles, %d passages, %d terms in %.1f ms",
+        len(rows),
+        n,
+        len(idf),
+        (time.perf_counter() - started) * 1000,
+    )
+    return index
+
+
+# One index per store: a Frappe process may serve several sites.
+_MAX_INDEXES = 16
+_indexes: PerStore[_Index] = PerStore(_MAX_INDEXES)
+
+
+def _shared_version(rt) -> object:
+    try:
+        return rt.cache.get(VERSION_KEY)
+    except Exception:  # a cache outage must not stop answers
+        log.warning("knowledge: cache unavailable for the index version", exc_info=True)
+        return None
+
+
+def _fingerprint_changed(index: _Index, rt) -> bool:
+    try:
+        return _fingerprint(rt.store) != index.fingerprint
+    except Exception:  # keep answering from the index we have
+        log.warning("knowledge: could not read the articles' fingerprint", exc_info=True)
+        return False
+
+
+def _is_stale(index: _Index | None, rt, now: float) -> tuple[bool, object]:
+    """(stale?, shared version). The shared version is read at most every
+    VERSION_CHECK_SECONDS: one cache round trip per query would cost more than
+    the query itself on Redis."""
+    return is_stale(
+        index,
+        rt,
+        now,
+        ttl=INDEX_TTL_SECONDS,
+        version_check=VERSION_CHECK_SECONDS,
+        fingerprint_check=FINGERPRINT_CHECK_SECONDS,
+        shared_version=_shared_version,
+        fingerprint_changed=_fingerprint_changed,
+    )
+
+
+def current_index() -> _Index:
+    """The index for the current runtime's store, rebuilt when stale."""
+    return _indexes.get(get_runtime(), _is_stale, _build)
+
+
+def invalidate() -> None:
+    """Drop the index (an article was created, edited, unpublished or deleted).
+    Other processes notice through the shared cache on their next query."""
+    _indexes.clear()
+    try:
+        get_runtime().cache.incr(VERSION_KEY, 1, ttl=INDEX_TTL_SECONDS * 24)
+    except Exception:  # no runtime or cache: the local drop is what matters
+        log.debug("knowledge: could not bump the shared index version", exc_info=True)
+
+
+def _correct(index: _Index, word: str) -> str | None:
+    """The closest indexed word to an unknown word (typos), or None."""
+    if word in index.fuzzy_cache:
+        return index.fuzzy_cache[word]
+    match = None
+    if len(word) >= 5 and not word.isdigit():
+        pool = [w for w in index.raw_vocab.get(word[0], ()) if abs(len(w) - len(word)) <= 2]
+        found = difflib.get_close_matches(word, pool, n=1, cutoff=0.85)
+        match = found[0] if found else None
+    if len(index.fuzzy_cache) < 10000:
+        index.fuzzy_cache[word] = match
+    return match
+
+
+def _query_groups(index: _Index, query: str) -> list[list[tuple[str, float]]]:
+    """One group of (term, weight) alternatives per query word."""
+    groups: list[list[tuple[str, float]]] = []
+    seen: set[str] = set()
+    for word in _words(query):
+        base = stem(word)
+        if base not in index.idf:
+            fixed = _correct(index, word)
+            if fixed:
+                word, base = fixed, stem(fixed)
+        if base in seen:
+            continue
+        seen.add(base)
+        group = [(base, 1.0)]
+        for syn in _SYNONYMS.get(word, ()):
+            for w in _words(syn):
+                s = stem(w)
+                if s != base and all(s != t for t, _ in group):
+                    group.append((s, SYNONYM_WEIGHT))
+        groups.append(group)
+    return groups
+
+
+def _score(index: _Index, query: str, language: str | None) -> list[tuple[float, int, int]]:
+    """(score 0..1, doc index, query words found in its title/keywords) best first.
+
+    The score is *coverage*: each query word, weighted by its IDF, counts fully
+    when it is in the article's title or keywords and partly when only in the
+    passage text; a word we have never seen counts as missing at the highest
+    weight. Passages are ranked on it, then on BM25. Coverage rather than raw
+    BM25 keeps a question whose only matching word is incidental ("how *old*
+    are you") from looking like a good answer."""
+    groups = _query_groups(index, query)
+    if not groups or not index.docs:
+        return []
+    allowed = None
+    if language and language != "en":
+        allowed = {language, "en"}
+    denominator = 0.0
+    bm25: dict[int, float] = defaultdict(float)
+    covered: dict[int, float] = defaultdict(float)
+    header_groups: dict[int, int] = defaultdict(int)
+    for group in groups:
+        known = [(t, w) for t, w in group if t in index.idf]
+        if not known:
+            denominator += index.max_idf * UNKNOWN_WORD_WEIGHT  # a word we cannot match at all
+            continue
+        denominator += max(index.idf[t] * w for t, w in known)
+        best_bm25: dict[int, float] = {}
+        best_cover: dict[int, float] = {}
+        in_header: set[int] = set()
+        for term, weight in known:
+            idf = index.idf[term]
+            for i, tf in index.postings[term]:
+                doc = index.docs[i]
+                norm = tf * (K1 + 1) / (tf + K1 * (1 - B + B * doc.length / index.avgdl))
+                best_bm25[i] = max(best_bm25.get(i, 0.0), weight * idf * norm)
+                place = 1.0 if term in doc.header else BODY_CREDIT
+                best_cover[i] = max(best_cover.get(i, 0.0), weight * idf * place)
+                if term in doc.header:
+                    in_header.add(i)
+        for i, v in best_bm25.items():
+            bm25[i] += v
+        for i, v in best_cover.items():
+            covered[i] += v
+        for i in in_header:
+            header_groups[i] += 1
+    if denominator <= 0:
+        return []
+    ranked = []
+    for i, raw in bm25.items():
+        if allowed is not None and index.docs[i].language not in allowed:
+            continue
+        ranked.append((min(1.0, covered[i] / denominator), raw, i))
+    ranked.sort(key=lambda x: (-x[0], -x[1], x[2]))
+    return [(score, i, header_groups[i]) for score, _raw, i in ranked]
+
+
+def _ranked(query: str, language: str | None, top_k: int) -> list[tuple[Passage, int]]:
+    if not (query or "").strip() or top_k <= 0:
+        return []
+    try:
+        index = current_index()
+    except Exception:  # the knowledge base is a help, never a reason for the turn to fail
+        log.exception("knowledge: index unavailable; answering without it")
+        return []
+    out = []
+    for score, i, header_groups in _score(index, query[:2000], language)[:top_k]:
+        d = index.docs[i]
+        passage = Passage(
+            article=d.article, title=d.title, text=d.text, score=round(score, 4), source=d.source, slug=d.slug
+        )
+        out.append((passage, header_groups))
+    return out
+
+
+def search(query: str, language: str | None = None, top_k: int = 3) -> list[Passage]:
+    """The ``top_k`` best passages for a question, best first, scores 0..1.
+
+    ``language`` keeps passages in that language and in English (the starter
+    knowledge base is English)."""
+    return [passage for passage, _ in _ranked(query, language, top_k)]
+
+
+def best(query: str, language: str | None = None) -> Passage | None:
+    """The best passage if it answers the question well enough, else None.
+
+    Good enough: a score of at least NO_ANSWER_THRESHOLD, or at least
+    TOPIC_MATCH_THRESHOLD when two or more of the question's words name the
+    article's topic (title or keywords) - "how *quickly* should an *accident*
+    be *reported*" is about reporting accidents even with a word we never saw."""
+    found = _ranked(query, language, 1)
+    if not found:
+        return None
+    passage, header_groups = found[0]
+    if passage.score >= NO_ANSWER_THRESHOLD:
+        return passage
+    if passage.score >= TOPIC_MATCH_THRESHOLD and header_groups >= 2:
+        return passage
+    return None

@@ -1,0 +1,140 @@
+"""Stage 1 of the reply pipeline: clean a message and pull out identifiers.
+
+The text a person typed is kept as they meant it: emoji (with their joiners and
+variation selectors) and right-to-left text pass through untouched, only
+control characters are dropped and runs of whitespace collapsed. Identifiers the
+later stages need (NRC numbers, claim numbers, phone numbers, a one-time code)
+are found here once, in canonical form.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+MAX_LENGTH = 2000
+
+# NRC: six, two and one digits, separated by slashes (or spaces/dashes) or not at all.
+_NRC_RE = re.compile(r"(?<![\d/])(\d{6})\s*[/\\\- ]?\s*(\d{2})\s*[/\\\- ]?\s*(\d)(?![\d/])")
+_CLAIM_RE = re.compile(r"(?<![A-Za-z0-9])CLM[\s\-_/]?(\d{4})[\s\-_/]?(\d{5})(?!\d)", re.IGNORECASE)
+# A one-time code: exactly six digits standing alone (not part of an NRC or phone number).
+_OTP_RE = re.compile(r"(?<![\d/+\-])(\d{6})(?![\d/\-])")
+_HSPACE_RE = re.compile(r"[^\S\n]+")
+_MANY_NEWLINES_RE = re.compile(r"\n{3,}")
+
+
+@dataclass
+class Normalised:
+    """A cleaned message and what was found in it."""
+
+    text: str
+    language: str = "en"
+    nrcs: list[str] = field(default_factory=list)  # canonical NNNNNN/NN/N
+    claim_numbers: list[str] = field(default_factory=list)  # canonical CLM-YYYY-NNNNN
+    phones: list[str] = field(default_factory=list)  # E.164
+    otp_code: str | None = None
+    truncated: bool = False
+
+
+def clean_text(text: str, max_length: int = MAX_LENGTH) -> tuple[str, bool]:
+    """Trim, drop control characters, collapse whitespace, cap the length.
+
+    Returns (text, truncated). Format characters (Unicode category Cf: zero-width
+    joiners in emoji sequences, right-to-left marks) are kept on purpose.
+    """
+    text = unicodedata.normalize("NFC", text or "")
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch in "\n\r\t":
+            out.append("\n" if ch != "\t" else " ")
+        elif cat == "Cc" or cat == "Cs":
+            continue  # NUL, escape sequences, lone surrogates
+        elif ch in "\u2028\u2029":
+            out.append("\n")
+        else:
+            out.append(ch)
+    cleaned = "".join(out).replace("\n\n\n", "\n\n")
+    lines = [_HSPACE_RE.sub(" ", line).strip() for line in cleaned.split("\n")]
+    cleaned = _MANY_NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
+    truncated = len(cleaned) > max_length
+    if truncated:
+        cleaned = cleaned[:max_length].rstrip()
+    return cleaned, truncated
+
+
+def find_nrcs(text: str) -> list[str]:
+    """NRC numbers in canonical ``NNNNNN/NN/N`` form, in order, without repeats."""
+    return _unique(f"{m.group(1)}/{m.group(2)}/{m.group(3)}" for m in _NRC_RE.finditer(text or ""))
+
+
+def find_claim_numbers(text: str) -> list[str]:
+    """Claim numbers in canonical ``CLM-YYYY-NNNNN`` form."""
+    return _unique(f"CLM-{m.group(1)}-{m.group(2)}" for m in _CLAIM_RE.finditer(text or ""))
+
+
+def find_phones(text: str, region: str = "ZM") -> list[str]:
+    """Valid phone numbers as E.164 (local numbers read as Zambian)."""
+    # NRC and claim numbers are digit runs too; blank them out first so an NRC
+    # is never mistaken for a phone number.
+    text = _CLAIM_RE.sub(" ", _NRC_RE.sub(" ", text or ""))
+    found = [
+        phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
+        for m in phonenumbers.PhoneNumberMatcher(text, region)
+    ]
+    return _unique(found)
+
+
+def to_e164(number: str, region: str = "ZM") -> str:
+    """A phone number in E.164 form, or "" when it is not a valid number."""
+    raw = (number or "").strip()
+    if not raw:
+        return ""
+    digits = re.sub(r"\D", "", raw)
+    # "260971234567" without the plus is common on WhatsApp and SMS gateways.
+    if not raw.startswith("+") and digits.startswith("260") and len(digits) == 12:
+        raw = "+" + digits
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(parsed):
+        return ""
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def find_otp(text: str) -> str | None:
+    """A six-digit code standing alone, if the message holds exactly one."""
+    stripped = _CLAIM_RE.sub(" ", _NRC_RE.sub(" ", text or ""))
+    codes = _unique(m.group(1) for m in _OTP_RE.finditer(stripped))
+    return codes[0] if len(codes) == 1 else None
+
+
+def normalise(text: str, *, detect_language: bool = True, max_length: int = MAX_LENGTH) -> Normalised:
+    """Clean ``text`` and find the identifiers in it (stage 1 of the pipeline)."""
+    cleaned, truncated = clean_text(text, max_length)
+    language = "en"
+    if detect_language and cleaned:
+        from assistant_crm.services.pipeline import language as language_mod
+
+        language = language_mod.detect(cleaned) or "en"
+    return Normalised(
+        text=cleaned,
+        language=language,
+        nrcs=find_nrcs(cleaned),
+        claim_numbers=find_claim_numbers(cleaned),
+        phones=find_phones(cleaned),
+        otp_code=find_otp(cleaned),
+        truncated=truncated,
+    )
+
+
+def _unique(items) -> list[str]:
+    seen: list[str] = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
