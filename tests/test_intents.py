@@ -370,13 +370,13 @@ def test_a_reload_in_another_process_reaches_this_one_through_the_cache(rt, monk
     try:
         assert rt.cache.get(intents.VERSION_KEY)  # reload() publishes a version stamp
         assert "out_of_scope" in intents.known_intents()
-        monkeypatch.setattr(intents, "VERSION_CHECK_SECONDS", 0.0)
+        monkeypatch.setattr(intents._model_cache, "version_check", 0.0)
         # Another worker: an administrator disabled an intent and that process reloaded.
         rt.store.update("Intent Definition", "out_of_scope", {"enabled": 0})
         assert "out_of_scope" in intents.known_intents()  # same version: no retraining
         rt.cache.set(intents.VERSION_KEY, "stamp-from-another-process")
         assert "out_of_scope" not in intents.known_intents()
-        assert intents._get_model().version == "stamp-from-another-process"
+        assert intents._model_cache.version() == "stamp-from-another-process"
     finally:
         intents.reload()
 

@@ -218,7 +218,7 @@ def test_edited_article_is_found_after_invalidate(rt):
 def test_fingerprint_notices_an_edit_without_invalidate(rt, monkeypatch):
     assert "K400" in knowledge.best("minimum pension").text
     # Another process edited the article: only the fingerprint can tell.
-    monkeypatch.setattr(knowledge, "FINGERPRINT_CHECK_SECONDS", 0)
+    monkeypatch.setattr(knowledge._index_cache, "fingerprint_check", 0)
     rt.store.update(
         DOCTYPE, "minimum-pension", {"body": "<p>The minimum monthly pension is K777 (edited).</p>"}
     )

@@ -31,7 +31,7 @@ UPLOAD_BODY_BYTES = attachments.MAX_BYTES + 256 * 1024
 
 
 def _limits(session_id: str | None, kind: str = "msg", factor: int = 1) -> None:
-    per_minute = get_runtime().settings.int("chat_rate_limit_per_minute", 30)
+    per_minute = get_runtime().settings.int("chat_rate_limit_per_minute")
     if per_minute <= 0:
         return
     ip = current_request().remote_addr or "unknown"
@@ -209,7 +209,7 @@ def get_config() -> dict[str, Any]:
 
     rt = get_runtime()
     s = rt.settings
-    language = s.str("default_language", "en") or "en"
+    language = s.str("default_language")
     try:
         greeting = templates.render(
             "greeting",
@@ -222,11 +222,11 @@ def get_config() -> dict[str, Any]:
         log.exception("greeting template failed")
         greeting_text, greeting_replies = "", []
     return {
-        "assistant_name": s.str("assistant_name", "Mwana"),
-        "brand_primary_colour": s.str("brand_primary_colour", "#0b5d3b"),
-        "brand_accent_colour": s.str("brand_accent_colour", "#f2b705"),
+        "assistant_name": s.str("assistant_name"),
+        "brand_primary_colour": s.str("brand_primary_colour"),
+        "brand_accent_colour": s.str("brand_accent_colour"),
         "logo_url": s.str("logo_url"),
-        "chat_auto_launch_seconds": s.int("chat_auto_launch_seconds", 8),
+        "chat_auto_launch_seconds": s.int("chat_auto_launch_seconds"),
         "default_language": language,
         "greeting": greeting_text,
         "quick_replies": greeting_replies,

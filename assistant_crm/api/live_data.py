@@ -35,7 +35,7 @@ _NOT_VERIFIED = "This chat session is not verified. Confirm your identity in the
 def _limits(session_id: str) -> None:
     from assistant_crm.services.infra import rate_limit
 
-    limit = get_runtime().settings.int("chat_rate_limit_per_minute", 30)
+    limit = get_runtime().settings.int("chat_rate_limit_per_minute")
     try:
         ip = current_request().remote_addr or ""
     except RuntimeError:

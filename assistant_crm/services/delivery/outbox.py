@@ -149,7 +149,7 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
 def _split(rt: Runtime, channel: str, text: str, has_quick_replies: bool) -> tuple[list[str], str]:
     """The texts of the parts, and a note when something had to be cut."""
     if channel == "sms":
-        fit = segments.fit_sms(text, rt.settings.int("sms_max_segments", 3))
+        fit = segments.fit_sms(text, rt.settings.int("sms_max_segments"))
         return [fit.text], fit.note
     # WhatsApp interactive messages (quick replies) carry at most 1024 characters of body.
     last_limit = (
@@ -268,7 +268,7 @@ def _recover_stuck(rt: Runtime, now: datetime, limit: int) -> int:
         fields=["name", "attempts"],
         limit=limit,
     )
-    max_attempts = max(1, rt.settings.int("outbound_max_attempts", 8))
+    max_attempts = max(1, rt.settings.int("outbound_max_attempts"))
     n = 0
     for r in stuck:
         attempts = int(r.get("attempts") or 0)
@@ -344,7 +344,7 @@ def _claim(rt: Runtime, row: dict[str, Any], follows: bool = False) -> _Claim | 
     # The lease must outlast the send's own deadline, or a slow but live send
     # could be taken over and sent twice.
     lease = max(
-        rt.settings.int("outbound_sending_timeout_seconds", 120), router.deadline_seconds(rt.settings) + 30
+        rt.settings.int("outbound_sending_timeout_seconds"), router.deadline_seconds(rt.settings) + 30
     )
     filters: dict[str, Any] = {"name": name, "status": "queued", "attempts": attempts}
     if isinstance(due, datetime):
@@ -442,7 +442,7 @@ def _record(rt: Runtime, c: _Claim) -> str:
     result = c.prepared.failure or SendResult.retry("no result")
     now = rt.clock.now()
     guard = {"name": c.name, "status": "sending", "attempts": c.attempts}
-    max_attempts = max(1, rt.settings.int("outbound_max_attempts", 8))
+    max_attempts = max(1, rt.settings.int("outbound_max_attempts"))
     values: dict[str, Any]
     if result.ok:
         values = {
@@ -460,8 +460,8 @@ def _record(rt: Runtime, c: _Claim) -> str:
         delay = backoff_seconds(
             c.attempts,
             result.retry_after,
-            base=rt.settings.float("outbound_backoff_base_seconds", 5.0),
-            cap=rt.settings.float("outbound_backoff_max_seconds", 900.0),
+            base=rt.settings.float("outbound_backoff_base_seconds"),
+            cap=rt.settings.float("outbound_backoff_max_seconds"),
         )
         values = {
             "status": "queued",

@@ -53,7 +53,7 @@ class Prepared:
 
 
 def timeouts(settings: Any) -> tuple[float, float]:
-    read = settings.float("outbound_read_timeout_seconds", 10.0)
+    read = settings.float("outbound_read_timeout_seconds")
     return (CONNECT_TIMEOUT, read if read > 0 else 10.0)
 
 
@@ -69,7 +69,7 @@ def sender_for(channel: str, settings: Any) -> Sender:
     timeout = timeouts(settings)
     if via_make_com(channel, settings):
         return MakeComSender(settings.str("make_com_outbound_url"), settings.str("make_com_api_key"), timeout)
-    graph = settings.str("graph_api_base_url", "https://graph.facebook.com/v23.0")
+    graph = settings.str("graph_api_base_url")
     if channel == "whatsapp":
         return WhatsAppSender(
             graph, settings.str("whatsapp_phone_number_id"), settings.str("whatsapp_access_token"), timeout
@@ -84,21 +84,21 @@ def sender_for(channel: str, settings: Any) -> Sender:
         )
     if channel == "telegram":
         return TelegramSender(
-            settings.str("telegram_api_base_url", "https://api.telegram.org"),
+            settings.str("telegram_api_base_url"),
             settings.str("telegram_bot_token"),
             timeout,
         )
     if channel == "sms":
-        if settings.str("sms_provider", "africastalking") == "twilio":
+        if settings.str("sms_provider") == "twilio":
             return TwilioSender(
-                settings.str("twilio_base_url", "https://api.twilio.com"),
+                settings.str("twilio_base_url"),
                 settings.str("twilio_account_sid"),
                 settings.str("twilio_auth_token"),
                 settings.str("twilio_from_number"),
                 timeout,
             )
         return AfricasTalkingSender(
-            settings.str("africastalking_base_url", "https://api.africastalking.com"),
+            settings.str("africastalking_base_url"),
             settings.str("africastalking_username"),
             settings.str("africastalking_api_key"),
             settings.str("sms_sender_id"),
@@ -130,7 +130,7 @@ def prepare(part: OutboundPart) -> Prepared:
             return Prepared(
                 None, part, SendResult.fail(f"{OUTSIDE_WINDOW}: only the first part goes as a template")
             )
-        template = template_for(name, rt.settings.str("whatsapp_template_language", "en"), part.text)
+        template = template_for(name, rt.settings.str("whatsapp_template_language"), part.text)
         return Prepared(
             sender, replace(part, template=template), note=f"sent as template {name!r} ({OUTSIDE_WINDOW})"
         )

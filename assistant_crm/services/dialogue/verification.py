@@ -104,7 +104,7 @@ def _reply(
 def _secret() -> bytes:
     """The server secret for code and NRC hashes (setting, else derived, else a cache-held random)."""
     rt = get_runtime()
-    configured = rt.settings.str("verification_secret") if _has_setting("verification_secret") else ""
+    configured = rt.settings.str("verification_secret")
     if configured:
         return configured.encode()
     api_key = rt.settings.str("corebusiness_api_key")
@@ -114,12 +114,6 @@ def _secret() -> bytes:
     key = "acrm:verification:secret"
     rt.cache.add(key, secrets.token_hex(32))
     return str(rt.cache.get(key) or "").encode()
-
-
-def _has_setting(name: str) -> bool:
-    from assistant_crm.services.infra.settings import settings_fields
-
-    return name in settings_fields()
 
 
 def _hmac(*parts: str) -> str:
@@ -145,7 +139,7 @@ def _parse_iso(value: Any) -> datetime | None:
 
 
 def _idle_minutes() -> int:
-    return max(1, get_runtime().settings.int("session_idle_minutes", 30) or 30)
+    return max(1, get_runtime().settings.int("session_idle_minutes"))
 
 
 def _actor(session: SessionState) -> str:

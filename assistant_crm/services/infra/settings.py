@@ -37,46 +37,40 @@ def secret_fields() -> set[str]:
 
 
 class Settings:
-    """Reads settings with defaults and types; never logs secret values."""
+    """Reads settings by name, typed; the default is the DocType field's own.
+
+    Call sites give no second default: ``settings.int("outbound_max_attempts")``.
+    A value that does not parse as the asked type falls back to the field's
+    default (and that to the type's zero). Never logs secret values.
+    """
 
     def __init__(self, source: SettingsSource):
         self._source = source
 
     def raw(self, fieldname: str) -> Any | None:
+        """The stored value, else the DocType default, else None."""
         if fieldname not in settings_fields():
             raise KeyError(f"Unknown setting {fieldname!r}")
         value = self._source.get(fieldname)
         if value in (None, ""):
-            default = settings_fields()[fieldname].get("default")
-            return default if default not in (None, "") else None
+            return _default(fieldname)
         return value
 
-    def get(self, fieldname: str, default: Any = None) -> Any:
-        value = self.raw(fieldname)
-        return default if value is None else value
+    def get(self, fieldname: str) -> Any:
+        return self.raw(fieldname)
 
-    def str(self, fieldname: str, default: str = "") -> str:
+    def str(self, fieldname: str) -> str:
         value = self.raw(fieldname)
-        return default if value is None else str(value).strip()
+        return "" if value is None else str(value).strip()
 
-    def int(self, fieldname: str, default: int = 0) -> int:
-        value = self.raw(fieldname)
-        try:
-            return default if value is None else int(float(value))
-        except (TypeError, ValueError):
-            return default
+    def int(self, fieldname: str) -> int:
+        return int(self._number(fieldname))
 
-    def float(self, fieldname: str, default: float = 0.0) -> float:
-        value = self.raw(fieldname)
-        try:
-            return default if value is None else float(value)
-        except (TypeError, ValueError):
-            return default
+    def float(self, fieldname: str) -> float:
+        return self._number(fieldname)
 
-    def bool(self, fieldname: str, default: bool = False) -> bool:
+    def bool(self, fieldname: str) -> bool:
         value = self.raw(fieldname)
-        if value is None:
-            return default
         if isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "on")
         return bool(value)
@@ -84,15 +78,18 @@ class Settings:
     def is_set(self, fieldname: str) -> bool:
         return self.raw(fieldname) not in (None, "")
 
+    def _number(self, fieldname: str) -> float:
+        for value in (self.raw(fieldname), _default(fieldname)):
+            try:
+                return 0.0 if value is None else float(value)
+            except (TypeError, ValueError):
+                continue
+        return 0.0
+
     def __repr__(self) -> str:  # never print secrets
         return f"<Settings source={type(self._source).__name__}>"
 
 
-class DictSettingsSource:
-    """Settings from a plain mapping (tests, and the base of the standalone source)."""
-
-    def __init__(self, values: dict[str, Any] | None = None):
-        self.values = dict(values or {})
-
-    def get(self, fieldname: str) -> Any | None:
-        return self.values.get(fieldname)
+def _default(fieldname: str) -> Any | None:
+    default = settings_fields()[fieldname].get("default")
+    return default if default not in (None, "") else None

@@ -736,7 +736,7 @@ def get_client() -> CoreBusinessClient:
     if not base_url:
         raise CoreBusinessError("CoreBusiness base URL is not configured", kind="not_configured")
     api_key = settings.str("corebusiness_api_key")
-    timeout = settings.float("corebusiness_timeout_seconds", DEFAULT_TIMEOUT)
+    timeout = settings.float("corebusiness_timeout_seconds")
     key = (base_url.rstrip("/"), api_key, timeout)
     with _clients_lock:
         client = _clients.get(key)

@@ -151,7 +151,7 @@ def public_id(session: SessionState) -> str:
 
 
 def idle_minutes() -> int:
-    return max(1, get_runtime().settings.int("session_idle_minutes", 30))
+    return max(1, get_runtime().settings.int("session_idle_minutes"))
 
 
 _UNREAD = object()
@@ -262,7 +262,7 @@ def new_session(msg: InboundMessage) -> SessionState:
     phone = to_e164(msg.sender_phone) if msg.sender_phone else ""
     if not phone and msg.channel in ("whatsapp", "sms") and msg.sender_id:
         phone = to_e164(msg.sender_id if msg.sender_id.startswith("+") else "+" + msg.sender_id)
-    settings_lang = rt.settings.str("default_language", "en") or "en"
+    settings_lang = rt.settings.str("default_language") or "en"
     session = SessionState(
         name="",
         channel=msg.channel,

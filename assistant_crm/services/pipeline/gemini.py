@@ -71,9 +71,9 @@ def _config() -> GeminiConfig | None:
         return None
     return GeminiConfig(
         api_key=key,
-        model=s.str("gemini_model") or "gemini-2.5-flash",
+        model=s.str("gemini_model"),
         base_url=s.str("gemini_base_url"),
-        timeout=max(0.5, s.float("gemini_timeout_seconds", 8.0)),
+        timeout=max(0.5, s.float("gemini_timeout_seconds")),
         assistant_name=s.str("assistant_name"),
     )
 

@@ -69,17 +69,6 @@ class IdentityParts:
         return not (self.nrc or self.full_name or self.malformed_nrc)
 
 
-def normalise_nrc(value: str) -> str | None:
-    """``123456 78 1`` / ``123456781`` / ``123456/78/1`` -> ``123456/78/1``; None if not an NRC."""
-    found = find_nrcs(value or "")
-    return found[0] if len(found) == 1 else None
-
-
-def normalise_name(value: str) -> str:
-    """Collapse whitespace and case the way the server compares names."""
-    return " ".join((value or "").split()).casefold()
-
-
 def parse_identity(text: str) -> IdentityParts:
     """Pull an NRC and a full name out of free text (any order, labelled or not)."""
     text = text or ""

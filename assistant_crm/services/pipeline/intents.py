@@ -15,10 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
 import unicodedata
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from assistant_crm.services.infra.versioned_cache import VersionedCache
 from assistant_crm.services.models import INTENTS, IntentResult
 
 log = logging.getLogger("assistant_crm.intents")
@@ -314,12 +312,6 @@ class _Model:
     idf: np.ndarray  # word idf then char idf, aligned with the columns of coef
     coef: np.ndarray  # (n_classes, n_features), column-major for fast column picks
     intercept: np.ndarray
-    version: str | None = None  # the shared version stamp it was trained under
-    checked_at: float = 0.0  # time.monotonic() of the last version check
-
-
-_lock = threading.Lock()
-_model: _Model | None = None
 
 
 def load_fixture_definitions(path: Path | str = FIXTURES_PATH) -> list[dict[str, Any]]:
@@ -466,46 +458,26 @@ VERSION_KEY = "assistant_crm:intents:version"
 VERSION_CHECK_SECONDS = 15.0
 
 
-def _shared_version() -> str | None:
-    try:
-        from assistant_crm.services.infra.ports import get_runtime
+def _train_now(_store: object = None) -> _Model:
+    definitions, source = load_definitions()
+    trained = train(definitions, source)
+    log.info(
+        "intents: trained on %d examples of %d intents from %s",
+        trained.n_examples,
+        len(trained.classes),
+        source,
+    )
+    return trained
 
-        value = get_runtime().cache.get(VERSION_KEY)
-    except RuntimeError:
-        return None  # no runtime: nothing shared to follow
-    except Exception:
-        log.warning("intents: could not read the model version from the cache", exc_info=True)
-        return None
-    return None if value is None else str(value)
+
+# One model for the process (the definitions' source decides per call, not per store).
+_model_cache: VersionedCache[_Model] = VersionedCache(
+    _train_now, version_key=VERSION_KEY, version_check=VERSION_CHECK_SECONDS, per_store=False
+)
 
 
 def _get_model() -> _Model:
-    global _model
-    model = _model
-    if model is not None:
-        now = time.monotonic()
-        if now - model.checked_at < VERSION_CHECK_SECONDS:
-            return model
-        model.checked_at = now
-        if _shared_version() == model.version:
-            return model
-        with _lock:
-            if _model is model:
-                _model = None  # another process reloaded: retrain below
-    with _lock:
-        if _model is None:
-            version = _shared_version()
-            definitions, source = load_definitions()
-            trained = train(definitions, source)
-            trained.version, trained.checked_at = version, time.monotonic()
-            _model = trained
-            log.info(
-                "intents: trained on %d examples of %d intents from %s",
-                trained.n_examples,
-                len(trained.classes),
-                source,
-            )
-        return _model
+    return _model_cache.get()
 
 
 def reload() -> None:
@@ -515,17 +487,7 @@ def reload() -> None:
     retrain too. Thread-safe: a classification running meanwhile finishes on
     the model it started with.
     """
-    global _model
-    with _lock:
-        _model = None
-    try:
-        from assistant_crm.services.infra.ports import get_runtime
-
-        get_runtime().cache.set(VERSION_KEY, uuid.uuid4().hex)
-    except RuntimeError:
-        pass
-    except Exception:
-        log.warning("intents: could not publish the model version to the cache", exc_info=True)
+    _model_cache.invalidate()
 
 
 def warm_up() -> None:
@@ -652,7 +614,7 @@ def confidence_threshold() -> float:
     try:
         from assistant_crm.services.infra.ports import get_runtime
 
-        value = get_runtime().settings.float("intent_confidence_threshold", LOW_CONFIDENCE)
+        value = get_runtime().settings.float("intent_confidence_threshold")
     except RuntimeError:
         return LOW_CONFIDENCE
     return value if 0.0 <= value <= 1.0 else LOW_CONFIDENCE

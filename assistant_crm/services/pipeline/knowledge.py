@@ -29,8 +29,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from assistant_crm.services.infra.ports import get_runtime
-from assistant_crm.services.infra.store_cache import PerStore, is_stale
+from assistant_crm.services.infra.versioned_cache import VersionedCache
 from assistant_crm.services.models import Passage
 
 log = logging.getLogger("assistant_crm.knowledge")
@@ -361,12 +360,6 @@ class _Index:
     max_idf: float
     avgdl: float
     raw_vocab: dict[str, list[str]]  # surface words by length, for typo correction
-    fingerprint: tuple
-    version: object
-    store: object  # the store it was read from (identity, not id(): ids are reused)
-    built_at: float
-    checked_at: float
-    version_checked_at: float
     fuzzy_cache: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -409,9 +402,10 @@ def _fingerprint(store) -> tuple:
     return (count, str(latest[0]["modified"]) if latest else "")
 
 
-def _build(store, version: object) -> _Index:
+def _build(store) -> _Index:
+    if store is None:
+        raise RuntimeError("no store: the knowledge base needs a runtime")
     started = time.perf_counter()
-    fingerprint = _fingerprint(store)
     rows = store.list(
         DOCTYPE,
         {"published": 1},
@@ -458,7 +452,6 @@ def _build(store, version: object) -> _Index:
     for w in surface:
         if len(w) >= 4 and not w.isdigit():
             raw_vocab[w[0]].append(w)
-    now = time.monotonic()
     index = _Index(
         docs=docs,
         postings=dict(postings),
@@ -466,12 +459,6 @@ def _build(store, version: object) -> _Index:
         max_idf=math.log(1 + (n + 0.5) / 0.5),
         avgdl=(sum(d.length for d in docs) / n) if n else 1.0,
         raw_vocab=dict(raw_vocab),
-        fingerprint=fingerprint,
-        version=version,
-        store=store,
-        built_at=now,
-        checked_at=now,
-        version_checked_at=now,
     )
     log.info(
         "knowledge index built: %d articles, %d passages, %d terms in %.1f ms",
@@ -483,56 +470,27 @@ def _build(store, version: object) -> _Index:
     return index
 
 
-# One index per store: a Frappe process may serve several sites.
-_MAX_INDEXES = 16
-_indexes: PerStore[_Index] = PerStore(_MAX_INDEXES)
-
-
-def _shared_version(rt) -> object:
-    try:
-        return rt.cache.get(VERSION_KEY)
-    except Exception:  # a cache outage must not stop answers
-        log.warning("knowledge: cache unavailable for the index version", exc_info=True)
-        return None
-
-
-def _fingerprint_changed(index: _Index, rt) -> bool:
-    try:
-        return _fingerprint(rt.store) != index.fingerprint
-    except Exception:  # keep answering from the index we have
-        log.warning("knowledge: could not read the articles' fingerprint", exc_info=True)
-        return False
-
-
-def _is_stale(index: _Index | None, rt, now: float) -> tuple[bool, object]:
-    """(stale?, shared version). The shared version is read at most every
-    VERSION_CHECK_SECONDS: one cache round trip per query would cost more than
-    the query itself on Redis."""
-    return is_stale(
-        index,
-        rt,
-        now,
-        ttl=INDEX_TTL_SECONDS,
-        version_check=VERSION_CHECK_SECONDS,
-        fingerprint_check=FINGERPRINT_CHECK_SECONDS,
-        shared_version=_shared_version,
-        fingerprint_changed=_fingerprint_changed,
-    )
+# One index per store (a Frappe process may serve several sites), rebuilt on
+# an invalidate here or elsewhere, on a changed fingerprint, or after an hour.
+_index_cache: VersionedCache[_Index] = VersionedCache(
+    _build,
+    version_key=VERSION_KEY,
+    fingerprint=_fingerprint,
+    ttl=INDEX_TTL_SECONDS,
+    version_check=VERSION_CHECK_SECONDS,
+    fingerprint_check=FINGERPRINT_CHECK_SECONDS,
+)
 
 
 def current_index() -> _Index:
     """The index for the current runtime's store, rebuilt when stale."""
-    return _indexes.get(get_runtime(), _is_stale, _build)
+    return _index_cache.get()
 
 
 def invalidate() -> None:
     """Drop the index (an article was created, edited, unpublished or deleted).
     Other processes notice through the shared cache on their next query."""
-    _indexes.clear()
-    try:
-        get_runtime().cache.incr(VERSION_KEY, 1, ttl=INDEX_TTL_SECONDS * 24)
-    except Exception:  # no runtime or cache: the local drop is what matters
-        log.debug("knowledge: could not bump the shared index version", exc_info=True)
+    _index_cache.invalidate()
 
 
 def _correct(index: _Index, word: str) -> str | None:

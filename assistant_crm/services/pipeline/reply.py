@@ -166,7 +166,7 @@ def _template_data(session: SessionState, extra: dict[str, Any] | None = None) -
     data = {
         "name": first_name(session),
         "first_name": first_name(session),
-        "assistant_name": rt.settings.str("assistant_name", "Mwana") or "Mwana",
+        "assistant_name": rt.settings.str("assistant_name"),
     }
     if extra:
         data.update(extra)
