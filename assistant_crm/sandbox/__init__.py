@@ -1,19 +1,32 @@
-"""CoreBusiness sandbox: the contract served from demo data (``python -m assistant_crm.sandbox``)."""
+"""The sandbox: CoreBusiness with demo data plus fake WhatsApp, Messenger, Telegram,
+Africa's Talking and Make.com, a simulated phone and an SMS inbox, on one port
+(``python -m assistant_crm.sandbox``; ``assistant-crm serve --with-sandbox`` runs it
+connected to the app)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+from typing import Any
 
 DEFAULT_API_KEY = "sandbox-key"
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8701, api_key: str = DEFAULT_API_KEY):
-    """A sandbox HTTP server bound to ``host:port`` with ``serve_forever()`` / ``shutdown()``."""
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 8701,
+    api_key: str = DEFAULT_API_KEY,
+    world: Any = None,
+    app_url: str | None = None,
+):
+    """A sandbox HTTP server bound to ``host:port`` with ``serve_forever()`` / ``shutdown()``.
+
+    ``world`` (a :class:`~assistant_crm.sandbox.world.World`) holds the platform
+    credentials; ``app_url`` is where the phone posts webhooks."""
     from assistant_crm.sandbox.server import make_server as _make
 
-    return _make(host, port, api_key)
+    return _make(host, port, api_key, world=world, app_url=app_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     # The key is not printed: only whether the default is in use.
     default = " (default key 'sandbox-key')" if args.api_key == DEFAULT_API_KEY else ""
     print(
-        f"CoreBusiness sandbox on {server.base_url}{default}; people listed in docs/demo-people.md",
+        f"Sandbox on {server.base_url}{default}: demo people at {server.base_url}/ "
+        "(run alone it is not connected to an app; `assistant-crm serve --with-sandbox` does that)",
         flush=True,
     )
     try:

@@ -1,8 +1,14 @@
-"""A CoreBusiness sandbox: the whole contract over HTTP, answered from demo data.
+"""The sandbox: the whole outside world of the app over HTTP, on one port.
 
-It checks the bearer key, validates input the way the contract says, answers
-errors as ``{"error": {"code", "message"}}``, and never decides who may see
-what (that is the assistant's job, as with the real system).
+* ``/v1/...`` CoreBusiness, the whole contract answered from demo data. It
+  checks the bearer key, validates input the way the contract says, answers
+  errors as ``{"error": {"code", "message"}}``, and never decides who may see
+  what (that is the assistant's job, as with the real system).
+* ``/graph/v23.0/...`` WhatsApp Cloud API and Messenger Send API,
+  ``/telegram/bot<token>/...`` Telegram Bot API, ``/version1/...`` Africa's
+  Talking, ``/make/relay`` the Make.com outbound relay (see platforms.py).
+* ``/phone`` the simulated phone and its JSON API (phone.py), ``/sms`` the SMS
+  inbox, ``/`` the front page with the demo people.
 """
 
 from __future__ import annotations
@@ -12,15 +18,25 @@ import json
 import logging
 import re
 import threading
-import uuid
 from collections import deque
 from datetime import datetime, timezone
-from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from assistant_crm.sandbox import data
+from assistant_crm.sandbox import data, pages
+from assistant_crm.sandbox.app_webhooks import AppClient
+from assistant_crm.sandbox.phone import Phone, PhoneError
+from assistant_crm.sandbox.platforms import (
+    AfricasTalking,
+    GraphAPI,
+    MakeComRelay,
+    Platform,
+    Received,
+    Reply,
+    TelegramBot,
+)
+from assistant_crm.sandbox.world import SMS_USERNAME, World
 
 log = logging.getLogger("assistant_crm.sandbox")
 
@@ -36,15 +52,27 @@ _SUMMARY_FIELDS = (
 )
 MAX_BODY = 64 * 1024
 SMS_INBOX_SIZE = 200
+HTML = "text/html; charset=utf-8"
 
 
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], api_key: str):
+    def __init__(
+        self, address: tuple[str, int], api_key: str, world: World | None = None, app_url: str | None = None
+    ):
         super().__init__(address, _Handler)
         self.api_key = api_key
+        self.app_url = app_url
+        # Run alone, the sandbox's SMS gateway takes the CoreBusiness key (as it always has).
+        self.world = world or World(corebusiness_key=api_key, at_api_key=api_key)
+        w = self.world
+        self.graph = GraphAPI(w.whatsapp_access_token, w.messenger_page_token, w.whatsapp_phone_number_id)
+        self.telegram = TelegramBot(w.telegram_bot_token)
+        self.africastalking = AfricasTalking(SMS_USERNAME, w.at_api_key)
+        self.make_com = MakeComRelay(w.make_com_api_key)
+        self.phone = Phone(AppClient(app_url, w.app_secrets()) if app_url else None)
         # The demo's SMS inbox: one-time codes sent through "Africa's Talking" at
         # this server land here and are listed at GET /sms (demo data only).
         self.sms_inbox: deque[dict[str, str]] = deque(maxlen=SMS_INBOX_SIZE)
@@ -174,8 +202,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
-        if split.path in ("/version1/messaging", "/sms"):
-            return self._sms(method, split.path, raw)
+        path = split.path
+        if path in ("/", "/index.html") and method == "GET":
+            return self._send_raw(
+                200, pages.front_page(self.server.base_url, self.server.app_url).encode(), HTML
+            )
+        if path == "/phone" and method == "GET":
+            return self._send_raw(200, pages.phone_page(), HTML)
+        if path.startswith("/phone/api/"):
+            return self._phone_api(method, path, split.query, raw)
+        if path == "/sms" and method == "GET":
+            return self._sms_inbox()
+        if path.startswith("/version1/"):
+            return self._platform(self.server.africastalking, method, split, path, raw)
+        if path.startswith("/graph/"):
+            # The Graph version is part of the base URL: /graph/v23.0/{id}/messages.
+            return self._platform(self.server.graph, method, split, path, raw)
+        if path.startswith("/telegram/"):
+            return self._platform(self.server.telegram, method, split, path[len("/telegram") :], raw)
+        if path == "/make/relay":
+            return self._platform(self.server.make_com, method, split, path, raw, via="make_com")
         try:
             self._check_key()
             body = None
@@ -184,59 +230,89 @@ class _Handler(BaseHTTPRequestHandler):
                     body = json.loads(raw.decode("utf-8")) if raw else None
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     raise _Problem(400, "invalid_json", "The body is not valid JSON") from None
-            result = route(method, split.path, parse_qs(split.query), body)
+            result = route(method, path, parse_qs(split.query), body)
             self._send(200, result)
         except _Problem as p:
             self._send(p.status, {"error": {"code": p.code, "message": p.message}})
 
-    def _sms(self, method: str, path: str, raw: bytes) -> None:
-        """Africa's Talking's send API (POST /version1/messaging) and the inbox page (GET /sms)."""
-        if path == "/sms" and method == "GET":
-            with self.server.sms_lock:
-                items = list(self.server.sms_inbox)[::-1]
-            rows = "".join(
-                f"<tr><td>{escape(m['at'])}</td><td>{escape(m['to'])}</td><td>{escape(m['message'])}</td></tr>"
-                for m in items
-            )
-            page = (
-                "<!doctype html><meta charset=utf-8><title>Sandbox SMS inbox</title>"
-                "<h1>Sandbox SMS inbox</h1><p>Messages sent through the sandbox's Africa's Talking endpoint "
-                "(demo data only), newest first.</p><table border=1 cellpadding=4><tr><th>sent (UTC)</th>"
-                f"<th>to</th><th>message</th></tr>{rows}</table>"
-            ).encode()
-            return self._send_raw(200, page, "text/html; charset=utf-8")
-        if path != "/version1/messaging" or method != "POST":
-            return self._send_raw(404, b"Not found", "text/plain")
-        given = self.headers.get("apiKey") or ""
-        if not hmac.compare_digest(given.encode(), self.server.api_key.encode()):
-            return self._send_raw(401, b"The supplied authentication is invalid", "text/plain")
-        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-        if not form.get("username") or not form.get("to") or not form.get("message"):
-            return self._send_raw(400, b"username, to and message are required", "text/plain")
-        recipients = []
+    def _platform(
+        self, platform: Platform, method: str, split: Any, path: str, raw: bytes, via: str = ""
+    ) -> None:
+        """One call to a platform API: check, answer, and put what was accepted on the phone."""
+        req = Received(
+            method=method,
+            path=path,
+            query={k: v[0] for k, v in parse_qs(split.query).items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=raw,
+        )
+        reply = platform.check(req)
+        delivered = None
+        if reply is None:
+            reply, delivered = platform.accept(req)
+        else:
+            # The path may hold a bot token: only the platform and status are logged.
+            log.info("sandbox %s refused a %s call: %s", platform.name, method, reply.status)
+        self._reply(reply)
+        if delivered is None:
+            return
+        if delivered.get("platform") == "sms" and via != "make_com":
+            self._sms_record(delivered)
+        self.server.phone.deliver(delivered, via=via)
+
+    def _reply(self, reply: Reply) -> None:
+        data, ctype = reply.encoded()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in reply.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _phone_api(self, method: str, path: str, query: str, raw: bytes) -> None:
+        """``POST /phone/api/send`` {"channel", "from", "text"[, "name"]},
+        ``GET /phone/api/messages?channel=&peer=`` and ``GET /phone/api/people``."""
+        phone = self.server.phone
+        try:
+            if path == "/phone/api/messages" and method == "GET":
+                q = {k: v[0] for k, v in parse_qs(query).items()}
+                return self._send(200, phone.messages(q.get("channel", ""), q.get("peer", "")))
+            if path == "/phone/api/people" and method == "GET":
+                return self._send(200, pages.people())
+            if path == "/phone/api/send" and method == "POST":
+                try:
+                    body = json.loads(raw.decode("utf-8")) if raw else None
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    raise PhoneError("the body is not valid JSON") from None
+                if not isinstance(body, dict):
+                    raise PhoneError('send a JSON object {"channel", "from", "text"}')
+                name = body.get("name") if isinstance(body.get("name"), str) else ""
+                return self._send(
+                    200, phone.send(body.get("channel"), body.get("from"), body.get("text"), name)
+                )
+        except PhoneError as e:
+            log.info("sandbox phone: %s %s refused: %s", method, path, e)
+            return self._send(e.status, {"error": {"code": "bad_request", "message": str(e)}})
+        return self._send(404, {"error": {"code": "not_found", "message": "No such phone endpoint"}})
+
+    def _sms_record(self, delivered: dict[str, Any]) -> None:
+        at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         with self.server.sms_lock:
-            for number in form["to"].split(","):
-                mid = f"ATXid_{uuid.uuid4().hex}"
-                at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-                self.server.sms_inbox.append(
-                    {"at": at, "to": number.strip(), "message": form["message"], "id": mid}
-                )
-                recipients.append(
-                    {
-                        "statusCode": 101,
-                        "number": number.strip(),
-                        "status": "Success",
-                        "cost": "ZMW 0.30",
-                        "messageId": mid,
-                    }
-                )
-        body = {
-            "SMSMessageData": {
-                "Message": f"Sent to {len(recipients)}/{len(recipients)} Total Cost: ZMW 0.30",
-                "Recipients": recipients,
-            }
-        }
-        self._send_raw(201, json.dumps(body).encode(), "application/json")
+            self.server.sms_inbox.append(
+                {
+                    "at": at,
+                    "to": str(delivered["recipient"]),
+                    "message": delivered["text"],
+                    "id": delivered["id"],
+                }
+            )
+
+    def _sms_inbox(self) -> None:
+        """The demo's SMS inbox page: what went out through the sandbox's Africa's Talking, newest first."""
+        with self.server.sms_lock:
+            items = list(self.server.sms_inbox)[::-1]
+        self._send_raw(200, pages.sms_page(items).encode(), HTML)
 
     def _send_raw(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -264,6 +340,15 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sandbox %s", format % args)
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8701, api_key: str = "sandbox-key") -> SandboxServer:
-    """A ready sandbox server; call ``serve_forever()`` (and ``shutdown()`` from another thread)."""
-    return SandboxServer((host, port), api_key)
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 8701,
+    api_key: str = "sandbox-key",
+    world: World | None = None,
+    app_url: str | None = None,
+) -> SandboxServer:
+    """A ready sandbox server; call ``serve_forever()`` (and ``shutdown()`` from another thread).
+
+    With ``world`` the platforms check its credentials; with ``app_url`` the
+    phone posts people's messages and the receipts to the app there."""
+    return SandboxServer((host, port), api_key, world, app_url)

@@ -15,8 +15,6 @@ from urllib.parse import urlparse
 
 log = logging.getLogger("assistant_crm.cli")
 
-SANDBOX_API_KEY = "sandbox-key"
-
 
 class CLIError(Exception):
     """A failure worth one clear line, not a traceback."""
@@ -43,19 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     sandbox = None
     if args.with_sandbox:
-        sandbox = _start_sandbox(args.host, args.sandbox_port)
-        if not (os.environ.get("ASSISTANT_CRM_COREBUSINESS_BASE_URL")):
-            overrides["corebusiness_base_url"] = f"http://{args.host}:{args.sandbox_port}"
-            overrides["corebusiness_api_key"] = SANDBOX_API_KEY
-        if not os.environ.get("ASSISTANT_CRM_AFRICASTALKING_BASE_URL") and not os.environ.get(
-            "ASSISTANT_CRM_SMS_PROVIDER"
-        ):
-            # One-time codes in the demo go to the sandbox's SMS inbox (shown at /sms on the sandbox).
-            overrides.update(
-                africastalking_base_url=f"http://{args.host}:{args.sandbox_port}",
-                africastalking_username="sandbox",
-                africastalking_api_key=SANDBOX_API_KEY,
-            )
+        sandbox, overrides, kept = _start_sandbox(args)
+        for group in kept:
+            print(f"sandbox: {group} settings come from your environment/config, not the sandbox", flush=True)
     # Fail fast, in the parent, on a bad database/config before any worker starts.
     rt = _runtime(
         args, overrides=overrides or None, workers=max(2, args.threads), scheduler=args.workers <= 1
@@ -65,8 +53,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}"
     print(f"Assistant CRM standalone on {url}  (database: {rt.store.safe_url})", flush=True)
     if sandbox:
+        sb = sandbox.base_url
         print(
-            f"CoreBusiness sandbox on http://{args.host}:{args.sandbox_port} (demo people: docs/demo-people.md)",
+            f"Sandbox (CoreBusiness, WhatsApp, Telegram, Messenger, SMS, Make.com) on {sb}\n"
+            f"  demo people:     {sb}/\n"
+            f"  phone simulator: {sb}/phone\n"
+            f"  SMS inbox:       {sb}/sms\n"
+            f"  website + chat:  {url}/    staff console: {url}/wcfcb_dashboard\n"
+            "Stop with Ctrl+C.",
             flush=True,
         )
     if args.workers > 1:
@@ -103,15 +97,46 @@ def _recover(rt: Any) -> None:
         rt.queue.enqueue("assistant_crm.services.delivery.inbox.recover")
 
 
-def _start_sandbox(host: str, port: int) -> Any:
+def _start_sandbox(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list[str]]:
+    """Start the sandbox with credentials made for this run; returns (server,
+    the settings that point the app at it, groups left to the environment)."""
     from assistant_crm.sandbox import make_server
+    from assistant_crm.sandbox.world import World, overrides_for
 
+    world = World()
+    app_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     try:
-        srv = make_server(host, port, SANDBOX_API_KEY)
+        srv = make_server(
+            args.host,
+            args.sandbox_port,
+            world.corebusiness_key,
+            world=world,
+            app_url=f"http://{app_host}:{args.port}",
+        )
     except OSError as e:
-        raise CLIError(f"cannot start the CoreBusiness sandbox on {host}:{port}: {e.strerror or e}") from None
-    threading.Thread(target=srv.serve_forever, name="corebusiness-sandbox", daemon=True).start()
-    return srv
+        raise CLIError(
+            f"cannot start the sandbox on {args.host}:{args.sandbox_port}: {e.strerror or e} "
+            "(another `make run`? choose another port with --sandbox-port)"
+        ) from None
+    threading.Thread(target=srv.serve_forever, name="sandbox", daemon=True).start()
+    sandbox_url = f"http://{app_host}:{args.sandbox_port}"
+    overrides, kept = overrides_for(world, sandbox_url, _configured_elsewhere(args))
+    return srv, overrides, kept
+
+
+def _configured_elsewhere(args: argparse.Namespace) -> set[str]:
+    """Settings given by the environment or the --config file."""
+    from assistant_crm.services.infra.settings import settings_fields
+
+    names = {f for f in settings_fields() if os.environ.get(f"ASSISTANT_CRM_{f.upper()}")}
+    if getattr(args, "config", None):
+        try:
+            data = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError):
+            data = {}  # the runtime reports a bad config file with its own message
+        if isinstance(data, dict):
+            names |= {k for k, v in data.items() if v not in (None, "")}
+    return names
 
 
 def _serve_gunicorn(args: argparse.Namespace, overrides: dict[str, Any]) -> int:

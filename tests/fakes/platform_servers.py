@@ -23,43 +23,30 @@ accepted (answered 2xx), in arrival order: what a person would have received.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+# The wire formats themselves live with the sandbox (one definition for the
+# demo and the tests); the fakes add recording and failing on purpose.
+from assistant_crm.sandbox import platforms
+from assistant_crm.sandbox.platforms import Received, Reply
 
-@dataclass
-class Received:
-    """One request as the fake saw it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    outcome: str = ""  # "accepted", "failed:<status>", "hung", "unauthorized", "bad-request"
-    at: float = field(default_factory=time.monotonic)
-
-    @property
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except ValueError:
-            return None
-
-    @property
-    def form(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
+__all__ = [
+    "Received",
+    "Reply",
+    "FakeGraphAPI",
+    "FakeTelegram",
+    "FakeAfricasTalking",
+    "FakeTwilio",
+    "FakeMakeCom",
+]
 
 
 @dataclass
@@ -79,25 +66,18 @@ class Fault:
         return self.until is None or time.monotonic() < self.until
 
 
-@dataclass
-class Reply:
-    status: int
-    body: Any = None  # dict/list -> JSON, str/bytes -> as is
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class FakePlatform:
+class FakePlatform(platforms.Platform):
     """Base class: request recording, fault plans, lifecycle."""
 
     name = "platform"
 
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[Received] = []
         self.accepted: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -285,19 +265,7 @@ class FakePlatform:
                     return fault
         return None
 
-    def next_id(self) -> int:
-        return next(self._ids)
-
-    # -- per platform ----------------------------------------------------------
-
-    def check(self, req: Received) -> Reply | None:
-        """Credentials and shape; a Reply refuses the request."""
-        return None
-
-    def accept(self, req: Received) -> tuple[Reply, dict[str, Any] | None]:
-        """The platform's success answer and the message as delivered (None:
-        answered but not delivered, e.g. a refused SMS recipient)."""
-        raise NotImplementedError
+    # -- per platform (check and accept come from the sandbox's platforms) -----
 
     def fault_reply(self, fault: Fault) -> Reply:
         headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
@@ -309,24 +277,10 @@ class FakePlatform:
         return Reply(fault.status, body, headers)
 
 
-def _graph_error(code: int, message: str, status: int = 400, subcode: int | None = None) -> Reply:
-    err: dict[str, Any] = {
-        "message": message,
-        "type": "OAuthException",
-        "code": code,
-        "fbtrace_id": uuid.uuid4().hex[:11],
-    }
-    if subcode is not None:
-        err["error_subcode"] = subcode
-    return Reply(status, {"error": err})
-
-
-class FakeGraphAPI(FakePlatform):
+class FakeGraphAPI(platforms.GraphAPI, FakePlatform):
     """Graph API for WhatsApp Cloud (``/{phone_number_id}/messages``, bearer
     token) and the Messenger Send API (``/{page_id|me}/messages``,
     ``access_token`` query parameter)."""
-
-    name = "graph"
 
     def __init__(
         self,
@@ -334,126 +288,14 @@ class FakeGraphAPI(FakePlatform):
         page_token: str = "page-token",
         phone_number_id: str = "1065550001",
     ) -> None:
-        super().__init__()
-        self.whatsapp_token = whatsapp_token
-        self.page_token = page_token
-        self.phone_number_id = phone_number_id
-
-    @staticmethod
-    def is_whatsapp(req: Received) -> bool:
-        data = req.json
-        return isinstance(data, dict) and data.get("messaging_product") == "whatsapp"
-
-    def check(self, req: Received) -> Reply | None:
-        if req.method != "POST" or not req.path.endswith("/messages"):
-            return _graph_error(100, "Unsupported request", status=400)
-        data = req.json
-        if not isinstance(data, dict):
-            return _graph_error(100, "(#100) The parameter messaging_product is required.")
-        if self.is_whatsapp(req):
-            if req.header("Authorization") != f"Bearer {self.whatsapp_token}":
-                return _graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
-            if req.path.rstrip("/").split("/")[-2] != self.phone_number_id:
-                return _graph_error(
-                    100, "Unsupported post request. Object does not exist", status=400, subcode=33
-                )
-            if not data.get("to") or data.get("type") not in ("text", "interactive", "template"):
-                return _graph_error(100, "(#100) Invalid parameter")
-            return None
-        if req.query.get("access_token") != self.page_token:
-            return _graph_error(190, "Invalid OAuth access token.", status=400)
-        if not (data.get("recipient") or {}).get("id") or "message" not in data:
-            return _graph_error(100, "(#100) param recipient must be non-empty.")
-        return None
-
-    def accept(self, req: Received) -> tuple[Reply, dict[str, Any]]:
-        data = req.json
-        n = self.next_id()
-        if self.is_whatsapp(req):
-            wamid = f"wamid.HBgM{n:08d}{uuid.uuid4().hex[:8].upper()}"
-            kind = data["type"]
-            if kind == "text":
-                text = data["text"]["body"]
-            elif kind == "interactive":
-                text = data["interactive"]["body"]["text"]
-            else:
-                params = (data["template"].get("components") or [{}])[0].get("parameters") or [{}]
-                text = params[0].get("text", "")
-            reply = Reply(
-                200,
-                {
-                    "messaging_product": "whatsapp",
-                    "contacts": [{"input": data["to"], "wa_id": data["to"]}],
-                    "messages": [{"id": wamid}],
-                },
-            )
-            return reply, {
-                "platform": "whatsapp",
-                "id": wamid,
-                "recipient": data["to"],
-                "text": text,
-                "type": kind,
-                "body": data,
-            }
-        mid = f"m_{n:06d}{uuid.uuid4().hex[:10]}"
-        rid = data["recipient"]["id"]
-        return (
-            Reply(200, {"recipient_id": rid, "message_id": mid}),
-            {
-                "platform": "messenger",
-                "id": mid,
-                "recipient": rid,
-                "text": data["message"].get("text", ""),
-                "body": data,
-            },
-        )
+        super().__init__(whatsapp_token, page_token, phone_number_id)
 
 
-class FakeTelegram(FakePlatform):
+class FakeTelegram(platforms.TelegramBot, FakePlatform):
     """Telegram Bot API ``/bot<token>/sendMessage``."""
 
-    name = "telegram"
-
     def __init__(self, token: str = "123456:TEST-token") -> None:
-        super().__init__()
-        self.token = token
-
-    def check(self, req: Received) -> Reply | None:
-        if not req.path.startswith(f"/bot{self.token}/"):
-            return Reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
-        if not req.path.endswith("/sendMessage"):
-            return Reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-        data = req.json
-        if not isinstance(data, dict) or "chat_id" not in data:
-            return Reply(
-                400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"}
-            )
-        if not data.get("text"):
-            return Reply(
-                400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
-            )
-        if len(data["text"].encode("utf-16-le")) // 2 > 4096:
-            return Reply(
-                400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}
-            )
-        return None
-
-    def accept(self, req: Received) -> tuple[Reply, dict[str, Any]]:
-        data = req.json
-        n = self.next_id()
-        result = {
-            "message_id": n,
-            "date": int(time.time()),
-            "chat": {"id": data["chat_id"], "type": "private"},
-            "text": data["text"],
-        }
-        return Reply(200, {"ok": True, "result": result}), {
-            "platform": "telegram",
-            "id": n,
-            "recipient": data["chat_id"],
-            "text": data["text"],
-            "body": data,
-        }
+        super().__init__(token)
 
     def fault_reply(self, fault: Fault) -> Reply:
         if fault.body is not None:
@@ -474,72 +316,11 @@ class FakeTelegram(FakePlatform):
         )
 
 
-class FakeAfricasTalking(FakePlatform):
+class FakeAfricasTalking(platforms.AfricasTalking, FakePlatform):
     """Africa's Talking ``POST /version1/messaging`` (form, ``apiKey`` header)."""
 
-    name = "africastalking"
-
     def __init__(self, username: str = "sandbox", api_key: str = "at-key") -> None:
-        super().__init__()
-        self.username = username
-        self.api_key = api_key
-        self.recipient_status: tuple[int, str] | None = None  # e.g. (403, "InvalidPhoneNumber")
-
-    def check(self, req: Received) -> Reply | None:
-        if req.path != "/version1/messaging" or req.method != "POST":
-            return Reply(404, "Not Found")
-        if req.header("apiKey") != self.api_key:
-            return Reply(401, "The supplied authentication is invalid")
-        form = req.form
-        if form.get("username") != self.username:
-            return Reply(401, "The supplied authentication is invalid")
-        if not form.get("to") or not form.get("message"):
-            return Reply(400, "Request is missing required form field 'to' or 'message'")
-        return None
-
-    def accept(self, req: Received) -> tuple[Reply, dict[str, Any] | None]:
-        form = req.form
-        n = self.next_id()
-        if self.recipient_status:
-            code, status = self.recipient_status
-            recipient = {
-                "statusCode": code,
-                "number": form["to"],
-                "status": status,
-                "cost": "0",
-                "messageId": "None",
-            }
-            # A refused recipient is not a delivered message: not counted as accepted.
-            return Reply(
-                201, {"SMSMessageData": {"Message": "Sent to 0/1 Total Cost: 0", "Recipients": [recipient]}}
-            ), None
-        mid = f"ATXid_{n:04d}{uuid.uuid4().hex[:24]}"
-        recipient = {
-            "statusCode": 101,
-            "number": form["to"],
-            "status": "Success",
-            "cost": "ZMW 0.3000",
-            "messageId": mid,
-        }
-        return (
-            Reply(
-                201,
-                {
-                    "SMSMessageData": {
-                        "Message": "Sent to 1/1 Total Cost: ZMW 0.3000",
-                        "Recipients": [recipient],
-                    }
-                },
-            ),
-            {
-                "platform": "sms",
-                "id": mid,
-                "recipient": form["to"],
-                "text": form["message"],
-                "from": form.get("from"),
-                "body": form,
-            },
-        )
+        super().__init__(username, api_key)
 
     def fault_reply(self, fault: Fault) -> Reply:
         if fault.body is not None:
@@ -609,29 +390,8 @@ class FakeTwilio(FakePlatform):
         return Reply(fault.status, {"code": code, "message": "fake failure", "status": fault.status}, headers)
 
 
-class FakeMakeCom(FakePlatform):
+class FakeMakeCom(platforms.MakeComRelay, FakePlatform):
     """A Make.com custom-webhook receiver for the outbound relay (``X-API-Key``)."""
 
-    name = "make_com"
-
     def __init__(self, api_key: str = "make-key") -> None:
-        super().__init__()
-        self.api_key = api_key
-
-    def check(self, req: Received) -> Reply | None:
-        if req.header("X-API-Key") != self.api_key:
-            return Reply(401, "Unauthorized")
-        data = req.json
-        if not isinstance(data, dict) or "message" not in data:
-            return Reply(400, "Bad body")
-        return None
-
-    def accept(self, req: Received) -> tuple[Reply, dict[str, Any]]:
-        data = req.json
-        return Reply(200, "Accepted"), {
-            "platform": data.get("platform"),
-            "id": data.get("correlation_id"),
-            "recipient": (data.get("recipient") or {}).get("id"),
-            "text": (data.get("message") or {}).get("content", ""),
-            "body": data,
-        }
+        super().__init__(api_key)
