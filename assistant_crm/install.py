@@ -68,3 +68,6 @@ def after_migrate() -> None:
         "assistant_crm.services.pipeline.templates.invalidate",
     ):
         call_engine(dotted)
+    # Build the intent model for the new content now (saved to the model cache), so
+    # no worker trains it on a visitor's first message: each one only loads it.
+    call_engine("assistant_crm.services.pipeline.intents.warm_up")

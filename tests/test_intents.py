@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,7 +22,10 @@ from tests.support import set_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "assistant_crm" / "fixtures" / "intent_definition.json"
-DEV_SET = ROOT.parent / "shared" / "data" / "intents_dev.jsonl"
+# ASSISTANT_CRM_TEST_DEV_SET names it when the checkout is not next to shared/ (a git worktree).
+DEV_SET = Path(
+    os.environ.get("ASSISTANT_CRM_TEST_DEV_SET") or ROOT.parent / "shared" / "data" / "intents_dev.jsonl"
+)
 
 AUTH_INTENTS = {"claim_status", "payment_inquiry", "employer_contributions", "document_status"}
 

@@ -12,9 +12,13 @@ open question (``pending``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
+import threading
+import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -22,9 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from assistant_crm.services.infra.versioned_cache import VersionedCache
 from assistant_crm.services.models import INTENTS, IntentResult
@@ -212,6 +213,19 @@ SMS_EXPANSIONS: dict[str, str] = {
 }
 
 
+# Other bodies people confuse with the Board (intent guide: "a near-miss that names
+# another body is out of scope"). Each becomes one shared token as well, so what
+# the examples teach about NAPSA or PACRA carries over to a body no example names.
+# Banks are left out: people name their bank in requests the Board does handle.
+_OTHER_BODY_RE = re.compile(
+    r"\b(?:napsa|nhima|zra|pacra|rtsa|zesco|lasf|pspf|pspb|psmd|unza|cbu|teveta|fisp|ecz|zicta|zamtel|"
+    r"nwasco|lwsc|ccpc|zppa|boz|dmmu|zsic|madison|nhis|tpin|paye|passport|immigration|"
+    r"social\s+(?:cash|welfare)|cash\s+transfer|labour\s+office|labour\s+commissioner|insurer|"
+    r"university|universities|college|bursary|public\s+service\s+pensions?)\b"
+)
+OTHER_BODY_MARK = "zzotherbody"
+
+
 def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
@@ -239,7 +253,8 @@ def normalise_text(text: str) -> str:
             out.append(_NUM_RE.sub(" zznum ", tok).strip())
         else:
             out.append(SMS_EXPANSIONS.get(tok, tok))
-    return " ".join(x for x in out if x and x not in (",", ".", ";", ":", '"', "(", ")", "-", "/"))
+    norm = " ".join(x for x in out if x and x not in (",", ".", ";", ":", '"', "(", ")", "-", "/"))
+    return f"{norm} {OTHER_BODY_MARK}" if _OTHER_BODY_RE.search(norm) else norm
 
 
 # ------------------------------------------------------------------ rule layer
@@ -312,6 +327,8 @@ class _Model:
     idf: np.ndarray  # word idf then char idf, aligned with the columns of coef
     coef: np.ndarray  # (n_classes, n_features), column-major for fast column picks
     intercept: np.ndarray
+    fingerprint: str = ""  # of the definitions and the code it was built from (see build)
+    origin: str = "trained"  # "trained" | "disk" (loaded from the model cache)
 
 
 def load_fixture_definitions(path: Path | str = FIXTURES_PATH) -> list[dict[str, Any]]:
@@ -369,8 +386,12 @@ def _char_ngrams(text: str) -> list[str]:
     return out
 
 
-def _vectorizers() -> tuple[TfidfVectorizer, TfidfVectorizer]:
+def _vectorizers() -> tuple[Any, Any]:
     """Word 1–2-grams (meaning) and character 2–5-grams within words (typos, SMS-speak, Bantu morphology)."""
+    # Imported here: scikit-learn takes ~0.5 s to import and only training needs it;
+    # a worker that loads the cached model (see build) never pays for it.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     common = {"sublinear_tf": True, "lowercase": False, "dtype": np.float64}
     return (
         TfidfVectorizer(analyzer=_word_ngrams, **common),
@@ -398,6 +419,9 @@ def train(definitions: list[dict[str, Any]], source: str = "fixtures") -> _Model
             labels.append(name)
     if len(set(labels)) < 2:
         raise ValueError("intent classifier needs examples for at least two intents")
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
     word_vec, char_vec = _vectorizers()
     x = sparse.hstack([word_vec.fit_transform(texts), char_vec.fit_transform(texts)]).tocsr()
     # newton-cg converges in well under a second on ~1,000 short examples.
@@ -451,6 +475,167 @@ def _probabilities(model: _Model, norm: str) -> np.ndarray:
     return exp / exp.sum()
 
 
+# ------------------------------------------------------------------ the model cache
+
+# A trained model is built once per content version and kept on disk, so a new
+# worker process loads it in milliseconds instead of training for a second or
+# more (and without importing scikit-learn). The file name is a fingerprint of
+# the Intent Definitions and of this module's code: an edited example or a new
+# release of the classifier gives a new name, so a stale model is never loaded.
+# The format is a NumPy .npz read with allow_pickle=False (arrays and strings
+# only): a file someone else planted in the directory cannot run code.
+MODEL_CACHE_ENV = "ASSISTANT_CRM_MODEL_CACHE_DIR"
+_MODEL_FORMAT = "intents-1"
+#: Models kept per directory; older content versions are removed when a new one is saved.
+MODEL_CACHE_KEEP = 6
+
+
+def model_cache_dir() -> Path:
+    """Where built models are kept: ``$ASSISTANT_CRM_MODEL_CACHE_DIR``, else the user's cache directory."""
+    env = os.environ.get(MODEL_CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "assistant_crm"
+
+
+_code_version_cache: str | None = None
+
+
+def code_version() -> str:
+    """A hash of this module's source and the NumPy major version: changes when the model's code does."""
+    global _code_version_cache
+    if _code_version_cache is None:
+        h = hashlib.sha256(Path(__file__).read_bytes())
+        h.update(f"{_MODEL_FORMAT}|numpy{np.__version__.split('.')[0]}".encode())
+        _code_version_cache = h.hexdigest()
+    return _code_version_cache
+
+
+def fingerprint(definitions: list[dict[str, Any]], source: str = "fixtures") -> str:
+    """A digest of everything a trained model depends on: the definitions' examples and flags, and the code."""
+    rows = sorted(
+        [
+            str((row.get("intent_name") or row.get("name") or "").strip()),
+            str(row.get("examples") or ""),
+            int(row.get("requires_auth") or 0),
+            int(row.get("needs_live_data") or 0),
+            int(row.get("escalate") or 0),
+        ]
+        for row in definitions
+    )
+    blob = json.dumps([code_version(), source, rows], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def _cache_path(fp: str) -> Path:
+    return model_cache_dir() / f"intents-{fp}.npz"
+
+
+def save_model(model: _Model, path: Path) -> None:
+    """Write ``model`` to ``path`` atomically (a reader sees the old file or the whole new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    words = sorted(model.word_index, key=model.word_index.__getitem__)
+    chars = sorted(model.char_index, key=model.char_index.__getitem__)
+    meta = {
+        "format": _MODEL_FORMAT,
+        "source": model.source,
+        "n_examples": model.n_examples,
+        "fingerprint": model.fingerprint,
+        "configs": {k: [c.requires_auth, c.needs_live_data, c.escalate] for k, c in model.configs.items()},
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(
+            f,
+            meta=np.array(json.dumps(meta)),
+            classes=np.array(model.classes),
+            vocabulary=np.array(sorted(model.vocabulary)),
+            words=np.array(words),
+            chars=np.array(chars),
+            idf=model.idf,
+            coef=np.ascontiguousarray(model.coef),
+            intercept=model.intercept,
+        )
+    os.replace(tmp, path)
+    _prune(path.parent, keep=path)
+
+
+def _prune(directory: Path, keep: Path) -> None:
+    """Remove all but the newest :data:`MODEL_CACHE_KEEP` models (never ``keep``)."""
+    try:
+        files = sorted(directory.glob("intents-*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in files[MODEL_CACHE_KEEP:]:
+            if old != keep:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass  # another process pruned first: nothing to do
+
+
+def load_model(path: Path) -> _Model:
+    """Read a model written by :func:`save_model` (no pickle: arrays and strings only)."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format") != _MODEL_FORMAT:
+            raise ValueError(f"model format {meta.get('format')!r}")
+        words = z["words"].tolist()
+        chars = z["chars"].tolist()
+        n_word = len(words)
+        return _Model(
+            classes=z["classes"].tolist(),
+            configs={k: IntentConfig(*map(bool, v)) for k, v in meta["configs"].items()},
+            vocabulary=frozenset(z["vocabulary"].tolist()),
+            source=meta["source"],
+            n_examples=int(meta["n_examples"]),
+            word_index=dict(zip(words, range(n_word), strict=True)),
+            char_index=dict(zip(chars, range(n_word, n_word + len(chars)), strict=True)),
+            idf=z["idf"],
+            coef=np.asfortranarray(z["coef"]),
+            intercept=z["intercept"],
+            fingerprint=meta["fingerprint"],
+            origin="disk",
+        )
+
+
+def build(definitions: list[dict[str, Any]], source: str = "fixtures") -> _Model:
+    """The model for ``definitions``: loaded from the model cache when built before, else trained and saved.
+
+    Any trouble with the cache (unwritable directory, a damaged file) only
+    costs a training run; it never stops classification.
+    """
+    fp = fingerprint(definitions, source)
+    path = _cache_path(fp)
+    started = time.perf_counter()
+    if path.exists():
+        try:
+            model = load_model(path)
+            if model.fingerprint == fp:
+                log.info(
+                    "intents: loaded the model for %s from %s in %.0f ms",
+                    fp[:12],
+                    path,
+                    (time.perf_counter() - started) * 1000,
+                )
+                return model
+            log.warning("intents: model cache file %s has another fingerprint; retraining", path)
+        except Exception:
+            log.warning("intents: could not load the cached model %s; retraining", path, exc_info=True)
+    model = train(definitions, source)
+    model.fingerprint = fp
+    log.info(
+        "intents: trained on %d examples of %d intents from %s in %.0f ms",
+        model.n_examples,
+        len(model.classes),
+        source,
+        (time.perf_counter() - started) * 1000,
+    )
+    try:
+        save_model(model, path)
+    except OSError as e:
+        log.warning("intents: could not write the model cache %s: %s", path, e)
+    return model
+
+
 # Other worker processes learn of a change through a version stamp in the shared
 # cache (Redis under Frappe and in standalone with redis_url), checked at most
 # this often, so a change in the desk reaches every worker within seconds.
@@ -460,14 +645,7 @@ VERSION_CHECK_SECONDS = 15.0
 
 def _train_now(_store: object = None) -> _Model:
     definitions, source = load_definitions()
-    trained = train(definitions, source)
-    log.info(
-        "intents: trained on %d examples of %d intents from %s",
-        trained.n_examples,
-        len(trained.classes),
-        source,
-    )
-    return trained
+    return build(definitions, source)  # from the model cache when this content was built before
 
 
 # One model for the process (the definitions' source decides per call, not per store).
@@ -491,7 +669,7 @@ def reload() -> None:
 
 
 def warm_up() -> None:
-    """Train now rather than on the first message."""
+    """Build (or load from the model cache) now rather than on the first message."""
     _get_model()
 
 
@@ -637,6 +815,8 @@ __all__ = [
     "is_confident",
     "known_intents",
     "load_definitions",
+    "build",
+    "fingerprint",
     "normalise_text",
     "reload",
     "train",

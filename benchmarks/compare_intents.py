@@ -1,0 +1,202 @@
+"""Compare intent-classifier candidates on unseen text (evaluation only, never used at run time).
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/compare_intents.py [--folds 5] [--dev-set PATH]
+
+For every candidate it prints: accuracy and out-of-scope recall by stratified
+k-fold cross-validation over the shipped Intent Definition examples (each fold
+trains on the rest: the examples of the fold are unseen), the same on the dev
+set (trained on all examples; the dev set has been tuned on, so it is only a
+sanity check), the macro F1 over the folds, and fit time.
+Also ``--old-examples FILE``: a fixtures file whose examples train, with the
+examples added since (in the current fixtures) as the unseen test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
+from sklearn.svm import LinearSVC
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant_crm.services.pipeline import intents  # noqa: E402
+
+OOS = "out_of_scope"
+
+
+def examples(path: Path | None = None) -> tuple[list[str], list[str]]:
+    docs = intents.load_fixture_definitions(path or intents.FIXTURES_PATH)
+    texts, labels = [], []
+    for d in docs:
+        for line in (d.get("examples") or "").splitlines():
+            if line.strip():
+                texts.append(line.strip())
+                labels.append(d["intent_name"])
+    return texts, labels
+
+
+class Features:
+    """The shipped feature set: word 1–2-grams + char_wb 2–5-grams (or a variant)."""
+
+    def __init__(self, char=(2, 5), words=(1, 2), char_min_df=2) -> None:
+        self.char, self.words, self.char_min_df = char, words, char_min_df
+
+    def fit_transform(self, norm: list[str]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        common = {"sublinear_tf": True, "lowercase": False}
+        self.w = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", ngram_range=self.words, **common)
+        self.c = TfidfVectorizer(analyzer="char_wb", ngram_range=self.char, min_df=self.char_min_df, **common)
+        return sparse.hstack([self.w.fit_transform(norm), self.c.fit_transform(norm)]).tocsr()
+
+    def transform(self, norm: list[str]):
+        return sparse.hstack([self.w.transform(norm), self.c.transform(norm)]).tocsr()
+
+
+class Candidate:
+    def __init__(self, name: str, make, features=None) -> None:
+        self.name, self.make, self.features = name, make, features or (lambda: Features())
+
+    def fit(self, texts: list[str], labels: list[str]):
+        norm = [intents.normalise_text(t) for t in texts]
+        self.f = self.features()
+        x = self.f.fit_transform(norm)
+        self.clf = self.make()
+        self.clf.fit(x, labels)
+        return self
+
+    def predict(self, texts: list[str]) -> list[str]:
+        norm = [intents.normalise_text(t) for t in texts]
+        return list(self.clf.predict(self.f.transform(norm)))
+
+
+class Ensemble:
+    """Average of calibrated probabilities of a logistic regression and a linear SVM."""
+
+    def __init__(self, c_lr=20.0, c_svm=0.5) -> None:
+        self.c_lr, self.c_svm = c_lr, c_svm
+
+    def fit(self, x, y):
+        self.lr = LogisticRegression(C=self.c_lr, solver="newton-cg", max_iter=200, tol=1e-3).fit(x, y)
+        self.svm = CalibratedClassifierCV(LinearSVC(C=self.c_svm), cv=3, method="sigmoid").fit(x, y)
+        self.classes_ = self.lr.classes_
+        return self
+
+    def predict(self, x):
+        p = self.lr.predict_proba(x) + self.svm.predict_proba(x)
+        return self.classes_[np.argmax(p, axis=1)]
+
+
+class OOSGate:
+    """A 12-way model plus a binary in-scope/out-of-scope detector that can veto to out_of_scope."""
+
+    def __init__(self, base, threshold=0.5) -> None:
+        self.base, self.threshold = base, threshold
+
+    def fit(self, x, y):
+        y = np.asarray(y)
+        self.base.fit(x, y)
+        self.gate = LogisticRegression(C=10.0, class_weight="balanced", max_iter=500).fit(x, y == OOS)
+        return self
+
+    def predict(self, x):
+        pred = np.asarray(self.base.predict(x), dtype=object)
+        p_oos = self.gate.predict_proba(x)[:, 1]
+        pred[p_oos >= self.threshold] = OOS
+        return pred
+
+
+def candidates() -> list[Candidate]:
+    lr = lambda c: lambda: LogisticRegression(C=c, solver="newton-cg", max_iter=200, tol=1e-3)  # noqa: E731
+    return [
+        Candidate("LR C=20 word1-2+char2-5 (shipped before)", lr(20.0)),
+        Candidate("LR C=50 word1-2+char2-5", lr(50.0)),
+        Candidate("LR C=10 word1-2+char2-5", lr(10.0)),
+        Candidate("LR C=20 word1-2+char1-4", lr(20.0), lambda: Features(char=(1, 4))),
+        Candidate("LR C=20 word1-3+char2-6", lr(20.0), lambda: Features(char=(2, 6), words=(1, 3))),
+        Candidate("LR C=20 word1-2+char2-5 min_df=1", lr(20.0), lambda: Features(char_min_df=1)),
+        Candidate("LinearSVC C=0.5", lambda: LinearSVC(C=0.5)),
+        Candidate("LinearSVC C=1", lambda: LinearSVC(C=1.0)),
+        Candidate(
+            "SGD modified_huber",
+            lambda: SGDClassifier(loss="modified_huber", alpha=1e-4, max_iter=50, random_state=0),
+        ),
+        Candidate("ComplementNB a=0.3", lambda: ComplementNB(alpha=0.3)),
+        Candidate("calibrated LR+SVC ensemble", lambda: Ensemble()),
+        Candidate("LR C=20 + OOS gate", lambda: OOSGate(LogisticRegression(C=20.0, max_iter=300))),
+    ]
+
+
+def score(gold: list[str], pred: list[str]) -> dict:
+    gold_a, pred_a = np.asarray(gold), np.asarray(pred)
+    oos = gold_a == OOS
+    return {
+        "accuracy": round(float(np.mean(gold_a == pred_a)), 4),
+        "oos_recall": round(float(np.mean(pred_a[oos] == OOS)), 4) if oos.any() else None,
+        "macro_f1": round(float(f1_score(gold_a, pred_a, average="macro")), 4),
+    }
+
+
+def evaluate(cand: Candidate, texts, labels, folds: int, dev: list[dict], extra=None) -> dict:
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    gold, pred, fit_s = [], [], []
+    t = np.asarray(texts, dtype=object)
+    y = np.asarray(labels)
+    for tr, te in skf.split(t, y):
+        t0 = time.process_time()
+        cand.fit(list(t[tr]), list(y[tr]))
+        fit_s.append(time.process_time() - t0)
+        gold += list(y[te])
+        pred += cand.predict(list(t[te]))
+    out = {"cv": score(gold, pred), "fit_cpu_s": round(float(np.mean(fit_s)), 3)}
+    if dev:
+        cand.fit(texts, labels)
+        out["dev"] = score([r["intent"] for r in dev], cand.predict([r["text"] for r in dev]))
+    if extra:
+        (tr_t, tr_y), (te_t, te_y) = extra
+        cand.fit(tr_t, tr_y)
+        out["new_examples"] = score(te_y, cand.predict(te_t))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--dev-set", default=str(ROOT.parent / "shared" / "data" / "intents_dev.jsonl"))
+    p.add_argument("--old-examples", default=None, help="fixtures file from before the new examples")
+    p.add_argument("--only", default=None, help="substring of the candidate names to run")
+    args = p.parse_args(argv)
+    texts, labels = examples()
+    dev_path = Path(args.dev_set)
+    dev = [json.loads(x) for x in dev_path.read_text().splitlines() if x.strip()] if dev_path.exists() else []
+    extra = None
+    if args.old_examples:
+        old_t, old_y = examples(Path(args.old_examples))
+        seen = set(old_t)
+        new = [(t, y) for t, y in zip(texts, labels, strict=True) if t not in seen]
+        extra = ((old_t, old_y), ([t for t, _ in new], [y for _, y in new]))
+    print(json.dumps({"examples": len(texts), "folds": args.folds, "dev": len(dev)}))
+    for cand in candidates():
+        if args.only and args.only not in cand.name:
+            continue
+        res = evaluate(cand, texts, labels, args.folds, dev, extra)
+        print(json.dumps({"candidate": cand.name, **res}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
