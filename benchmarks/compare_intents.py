@@ -125,6 +125,10 @@ def candidates() -> list[Candidate]:
     return [
         Candidate("LR C=20 word1-2+char2-5 (shipped before)", lr(20.0)),
         Candidate("LR C=50 word1-2+char2-5", lr(50.0)),
+        Candidate(
+            "LR C=20 saga word1-2+char2-5",
+            lambda: LogisticRegression(C=20.0, solver="saga", max_iter=300, tol=1e-3),
+        ),
         Candidate("LR C=10 word1-2+char2-5", lr(10.0)),
         Candidate("LR C=20 word1-2+char1-4", lr(20.0), lambda: Features(char=(1, 4))),
         Candidate("LR C=20 word1-3+char2-6", lr(20.0), lambda: Features(char=(2, 6), words=(1, 3))),

@@ -219,7 +219,7 @@ SMS_EXPANSIONS: dict[str, str] = {
 # Banks are left out: people name their bank in requests the Board does handle.
 _OTHER_BODY_RE = re.compile(
     r"\b(?:napsa|nhima|zra|pacra|rtsa|zesco|lasf|pspf|pspb|psmd|unza|cbu|teveta|fisp|ecz|zicta|zamtel|"
-    r"nwasco|lwsc|ccpc|zppa|boz|dmmu|zsic|madison|nhis|tpin|paye|passport|immigration|"
+    r"nwasco|lwsc|ccpc|zppa|boz|dmmu|zsic|zapd|madison|nhis|tpin|paye|passport|immigration|"
     r"social\s+(?:cash|welfare)|cash\s+transfer|labour\s+office|labour\s+commissioner|insurer|"
     r"university|universities|college|bursary|public\s+service\s+pensions?)\b"
 )
@@ -499,16 +499,19 @@ def model_cache_dir() -> Path:
     return Path(base) / "assistant_crm"
 
 
-_code_version_cache: str | None = None
+def _source_digest() -> str:
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(f"{_MODEL_FORMAT}|numpy{np.__version__.split('.')[0]}".encode())
+    return h.hexdigest()
+
+
+# Read at import, so a process keeps naming models by the code it actually runs
+# even if the file is replaced under it by a deployment.
+_code_version_cache: str = _source_digest()
 
 
 def code_version() -> str:
     """A hash of this module's source and the NumPy major version: changes when the model's code does."""
-    global _code_version_cache
-    if _code_version_cache is None:
-        h = hashlib.sha256(Path(__file__).read_bytes())
-        h.update(f"{_MODEL_FORMAT}|numpy{np.__version__.split('.')[0]}".encode())
-        _code_version_cache = h.hexdigest()
     return _code_version_cache
 
 
@@ -745,7 +748,7 @@ def _familiarity(model: _Model, norm: str) -> float:
     return min(1.0, 0.5 + known / len(words))
 
 
-def classify(text: str, pending: str | None = None) -> IntentResult:
+def classify(text: str, pending: str | None = None, second_opinion: bool = True) -> IntentResult:
     """The intent of one message, with a confidence in 0–1 and the next best alternatives.
 
     ``pending`` is the bot's open question (``verify_identity``, ``otp``,
@@ -753,6 +756,10 @@ def classify(text: str, pending: str | None = None) -> IntentResult:
     ``source="context"`` (the intent is still the classifier's best guess, so the
     pipeline can decide); anything else is classified normally, so a person can
     change the subject while a question is open.
+
+    An unsure classifier answer goes to Gemini for a second opinion when Gemini
+    is configured (``source="gemini"``, see :mod:`.intent_second_opinion`);
+    ``second_opinion=False`` keeps it offline.
     """
     model = _get_model()
     raw = text or ""
@@ -774,7 +781,27 @@ def classify(text: str, pending: str | None = None) -> IntentResult:
             alternatives=others,
             source="rule",
         )
-    return IntentResult(intent=best, confidence=score, alternatives=alternatives, source="classifier")
+    result = IntentResult(intent=best, confidence=score, alternatives=alternatives, source="classifier")
+    return _second_opinion(raw, result, model) if second_opinion else result
+
+
+def _second_opinion(raw: str, result: IntentResult, model: _Model) -> IntentResult:
+    """Below the threshold, and with Gemini configured, Gemini may name the intent instead."""
+    threshold = confidence_threshold()
+    if result.confidence >= threshold:
+        return result
+    try:
+        from assistant_crm.services.infra.ports import get_runtime
+
+        configured = bool(get_runtime().settings.str("gemini_api_key"))
+    except RuntimeError:
+        return result  # no runtime (the classify CLI): offline only
+    if not configured:
+        return result
+    # Imported only when needed: the Gemini client is heavy and most turns never ask it.
+    from assistant_crm.services.pipeline import intent_second_opinion
+
+    return intent_second_opinion.consult(raw, result, threshold, model.classes)
 
 
 def intent_config(name: str) -> IntentConfig:
@@ -800,7 +827,7 @@ def confidence_threshold() -> float:
 
 def is_confident(result: IntentResult) -> bool:
     """True when the pipeline may act on ``result`` without a clarifying question."""
-    if result.source in ("context", "rule"):
+    if result.source in ("context", "rule", "gemini"):
         return True
     return result.confidence >= confidence_threshold()
 
