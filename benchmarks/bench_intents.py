@@ -46,7 +46,7 @@ def new_process_load() -> dict:
         "intents.warm_up()\n"
         "t2 = time.perf_counter()\n"
         "print(json.dumps({'import_ms': round((t1 - t0) * 1000, 1), 'load_ms': round((t2 - t1) * 1000, 1),"
-        " 'origin': intents._model.origin}))\n"
+        " 'origin': intents._get_model().origin}))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

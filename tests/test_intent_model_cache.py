@@ -111,7 +111,7 @@ def test_a_new_process_loads_the_fixtures_model_without_importing_scikit_learn(c
         "from assistant_crm.services.pipeline import intents\n"
         "intents.warm_up()\n"
         "r = intents.classify('where is my pension money')\n"
-        "print(json.dumps({'origin': intents._model.origin, 'fp': intents._model.fingerprint,"
+        "print(json.dumps({'origin': intents._get_model().origin, 'fp': intents._get_model().fingerprint,"
         " 'sklearn': any(m.startswith('sklearn') for m in sys.modules), 'intent': r.intent}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")}
