@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from assistant_crm.services.dialogue import verification
+from assistant_crm.services.dialogue import answers, gate
 from assistant_crm.services.integrations import live_data
 from assistant_crm.services.integrations.corebusiness import reset_breakers
-from assistant_crm.services.models import InboundMessage, SessionState
+from assistant_crm.services.models import InboundMessage, LiveAnswer, SessionState
 from assistant_crm.services.pipeline import intents
 from tests.fakes.corebusiness_stub import PEOPLE, CoreBusinessStub
 from tests.support import others_data, running_corebusiness, stub_identifiers
@@ -40,7 +40,7 @@ def verified(person_id: str) -> SessionState:
         name=uuid.uuid4().hex[:10], channel="whatsapp", phone=p["phone"], platform_sender_id=p["phone"][1:]
     )
     for text in ("what is my claim status", f"{p['full_name']} {p['nrc']}"):
-        r = verification.gate(
+        r = gate.check(
             s,
             InboundMessage(
                 channel="whatsapp", text=text, sender_id=s.platform_sender_id, sender_phone=p["phone"]
@@ -51,8 +51,8 @@ def verified(person_id: str) -> SessionState:
     return s
 
 
-def ask(s: SessionState, intent: str, text: str = "") -> live_data.LiveAnswer:
-    return live_data.answer(s, intent, InboundMessage(channel=s.channel, text=text or intent))
+def ask(s: SessionState, intent: str, text: str = "") -> LiveAnswer:
+    return answers.live(s, intent, InboundMessage(channel=s.channel, text=text or intent))
 
 
 def test_formatting_helpers():
@@ -69,11 +69,11 @@ def test_several_claims_are_listed_and_a_choice_answers(cb):
     assert s.context["pending"] == "claim_choice" and "Which one" in a.text
     assert "3 March 2026" in a.text
     # "2" picks the second listed claim (the gate resumes claim_status for it).
-    gate = verification.gate(
+    passed = gate.check(
         s, InboundMessage(channel="whatsapp", text="2"), intents.classify("2", pending="claim_choice")
     )
-    assert gate.action == "pass" and gate.intent == "claim_status"
-    detail = live_data.answer(s, gate.intent, InboundMessage(channel="whatsapp", text="2"))
+    assert passed.action == "pass" and passed.intent == "claim_status"
+    detail = answers.live(s, passed.intent, InboundMessage(channel="whatsapp", text="2"))
     assert (
         "CLM-2025-10002" in detail.text and "approved" in detail.text and "CLM-2026-10001" not in detail.text
     )

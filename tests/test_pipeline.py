@@ -9,7 +9,7 @@ from assistant_crm.services.dialogue import escalation
 from assistant_crm.services.infra import metrics, rate_limit
 from assistant_crm.services.infra.errors import NotFound, PayloadTooLarge, RateLimited, UnsupportedMediaType
 from assistant_crm.services.models import InboundMessage
-from assistant_crm.services.pipeline import context, reply
+from assistant_crm.services.pipeline import channel_format, context, reply
 
 
 def web(text, session_id=None):
@@ -21,13 +21,13 @@ def web(text, session_id=None):
 
 def test_sms_format_numbers_quick_replies_and_stays_short():
     long_text = "The Board pays pensions. " * 40
-    text, quick = reply.format_for_channel(long_text, ["Check my claim", "Talk to an agent"], "sms")
+    text, quick = channel_format.format_for_channel(long_text, ["Check my claim", "Talk to an agent"], "sms")
     assert quick == []
-    assert len(text) <= reply.SMS_MAX_CHARS
+    assert len(text) <= channel_format.SMS_MAX_CHARS
     assert text.endswith("\n1. Check my claim\n2. Talk to an agent")
-    web_text, web_quick = reply.format_for_channel("Hi **there**", ["A"], "web")
+    web_text, web_quick = channel_format.format_for_channel("Hi **there**", ["A"], "web")
     assert web_text == "Hi **there**" and web_quick == ["A"]
-    sms_text, _ = reply.format_for_channel("Hi **there**", [], "sms")
+    sms_text, _ = channel_format.format_for_channel("Hi **there**", [], "sms")
     assert sms_text == "Hi there"
 
 
@@ -130,7 +130,7 @@ def test_sms_reply_is_short_numbered_and_queued(rt):
     r = reply.handle_message(msg)
     assert r.intent == "greeting"
     assert r.quick_replies == []
-    assert len(r.text) <= reply.SMS_MAX_CHARS
+    assert len(r.text) <= channel_format.SMS_MAX_CHARS
     assert r.metadata["outbox"]
     row = rt.store.get("Omnichannel Message", r.metadata["outbox"])
     assert row["direction"] == "outbound" and row["platform"] == "sms"

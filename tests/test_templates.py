@@ -44,6 +44,7 @@ LOCALISED = ("greeting", "verify_ask", "otp_sent", "verified", "escalation_waiti
 VERIFICATION_KEYS = (
     "greeting",
     "goodbye",
+    "otp_sms",
     "verify_ask",
     "verify_need_name",
     "verify_need_nrc",

@@ -54,7 +54,7 @@ def _verified_session(session_id: Any) -> tuple[SessionState, dict[str, Any]]:
         log.info("live data API: session_id too long")
         raise ValidationError("session_id is too long", field="session_id")
     _limits(session_id)
-    from assistant_crm.services.dialogue import verification
+    from assistant_crm.services.dialogue import gate
     from assistant_crm.services.pipeline import context
 
     session = context.get_session_by_token(session_id)
@@ -64,7 +64,7 @@ def _verified_session(session_id: Any) -> tuple[SessionState, dict[str, Any]]:
     if context.is_expired(session):
         log.info("live data API: session %s idle past its limit", session.name)
         raise AuthenticationError("This chat session has expired. Please verify again in the chat.")
-    auth = verification.verified_auth(session)
+    auth = gate.verified_auth(session)
     if auth is None:
         log.info("live data API: session %s is not verified", session.name)
         raise AuthenticationError(_NOT_VERIFIED)
@@ -177,7 +177,7 @@ def get_contributions(session_id: Any = None, employer_number: Any = None) -> di
     Without ``employer_number``: every employer linked to the person.
     """
     session, auth = _verified_session(session_id)
-    employers = [str(e) for e in auth.get("employer_numbers") or []]
+    employers = list(auth.employer_numbers)
     if employer_number not in (None, ""):
         if not isinstance(employer_number, str) or len(employer_number) > 40:
             log.info("live data API: malformed employer number")

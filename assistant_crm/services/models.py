@@ -131,11 +131,8 @@ class SessionState:
     expiry: datetime | None = None
     message_count: int = 0
     visitor_token: str = ""
-    # Engine state, persisted as the session's JSON ``context`` field:
-    #   "slots": {"nrc": ..., "claim_number": ..., "phone": ...}
-    #   "pending": the bot's open question, e.g. "verify_identity", "otp", "clarify"
-    #   "auth": verification state owned by services/verification.py
-    #   "low_confidence_streak": int
+    # Dialogue state, persisted as the session's JSON ``context`` field; read and
+    # written only through services/dialogue/state.py (Dialogue(session)).
     context: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.models import Rendered, SessionState
 
 log = logging.getLogger("assistant_crm.escalation")
@@ -137,5 +138,5 @@ def _queue_position(session: SessionState) -> int:
 
 
 def _first_name(session: SessionState) -> str:
-    name = (session.context.get("auth") or {}).get("full_name") or ""
+    name = Dialogue(session).verified_name
     return name.split()[0].title() if session.is_verified and name else ""

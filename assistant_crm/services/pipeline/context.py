@@ -37,6 +37,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from assistant_crm.services.dialogue.state import Dialogue, initial_context
 from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage, SessionState
@@ -248,8 +249,7 @@ def _drop_verification(session: SessionState) -> None:
     session.verified_person_id = None
     session.verified_at = None
     session.locked_intent = None
-    for key in ("auth", "pending", "slots", "low_confidence_streak"):
-        session.context.pop(key, None)
+    Dialogue(session).reset_on_idle()
 
 
 def new_session(msg: InboundMessage) -> SessionState:
@@ -275,7 +275,7 @@ def new_session(msg: InboundMessage) -> SessionState:
         last_activity=now,
         expiry=now + timedelta(minutes=idle_minutes()),
         visitor_token=token,
-        context={"slots": {}, "low_confidence_streak": 0},
+        context=initial_context(),
     )
     session.name = rt.store.insert(SESSION_DOCTYPE, _to_row(session))
     _cache_put(session)
@@ -347,9 +347,7 @@ def set_status(session: SessionState, status: str, agent: str | None = None) -> 
         session.assigned_agent = agent if status == "waiting_for_agent" else None
     else:
         session.assigned_agent = agent
-    if status != "bot":
-        session.context.pop("pending", None)
-    session.context["low_confidence_streak"] = 0
+    Dialogue(session).handed_over(keep_question=status == "bot")
     save_session(session, touch=False)
 
 
@@ -371,13 +369,11 @@ def update_language(session: SessionState, detected: str, text: str) -> str:
 
 def update_slots(session: SessionState, nrcs: list[str], claim_numbers: list[str], phones: list[str]) -> None:
     """Remember the latest NRC, claim number and phone the person gave."""
-    slots = session.context.setdefault("slots", {})
-    if nrcs:
-        slots["nrc"] = nrcs[-1]
-    if claim_numbers:
-        slots["claim_number"] = claim_numbers[-1]
-    if phones:
-        slots["phone"] = phones[-1]
+    Dialogue(session).remember(
+        nrc=nrcs[-1] if nrcs else "",
+        claim_number=claim_numbers[-1] if claim_numbers else "",
+        phone=phones[-1] if phones else "",
+    )
 
 
 # ------------------------------------------------------------------ history

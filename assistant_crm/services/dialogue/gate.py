@@ -1,18 +1,18 @@
 """The verification gate: nothing personal is shown before a person is proven.
 
-The pipeline calls :func:`gate` for every bot turn after intent classification.
+The pipeline calls :func:`check` for every bot turn after intent classification.
 For an intent that touches personal data (``intent_config(name).requires_auth``)
 in an unverified session it:
 
 1. locks the intent (``session.locked_intent``) and asks for NRC and full name
-   (``context["pending"] = "verify_identity"``), keeping a part given alone in
-   ``context["slots"]`` until the other arrives;
+   (waiting for :attr:`Waiting.IDENTITY`), keeping a part given alone in the
+   slots until the other arrives;
 2. asks CoreBusiness to verify them;
 3. asks for a second factor, because NRC numbers are known to be shared: on
    WhatsApp and SMS a sender phone equal to the phone on record counts;
    otherwise a 6-digit one-time code goes by SMS (through the outbox) to the
    phone on record. Only an HMAC of the code is kept, bound to the session,
-   for 5 minutes and one use (``context["auth"]``, ``pending = "otp"``);
+   for 5 minutes and one use (a :class:`CodeChallenge`, waiting for :attr:`Waiting.CODE`);
 4. marks the session verified and hands the locked intent back to the
    pipeline (``GateResult(action="pass", intent=locked)``).
 
@@ -22,7 +22,8 @@ minutes. Verification lasts until 30 idle minutes pass or the person says
 "logout" / "forget me" / "sign out". Once verified, a message naming another
 NRC, claim number or employer account is refused without disclosing anything.
 
-Every attempt and outcome goes to the audit log with the NRC masked.
+Every attempt and outcome goes to the audit log with the NRC masked. The
+dialogue state is read and written through :class:`Dialogue` only.
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from assistant_crm.services.delivery.outbox import enqueue_outbound
+from assistant_crm.services.dialogue.answers import pick_claim
+from assistant_crm.services.dialogue.state import Candidate, CodeChallenge, Dialogue, Verified, Waiting
+from assistant_crm.services.infra import audit
 from assistant_crm.services.infra.masking import mask_nrc, mask_phone
 from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.integrations import live_data
 from assistant_crm.services.integrations.corebusiness import CoreBusinessError, get_client
 from assistant_crm.services.models import (
     GateResult,
@@ -45,6 +51,7 @@ from assistant_crm.services.models import (
     OutboundMessage,
     SessionState,
 )
+from assistant_crm.services.pipeline import intents, templates
 from assistant_crm.services.pipeline.identity_parse import IdentityParts, labelled_name, parse_identity
 from assistant_crm.services.pipeline.normalise import find_claim_numbers, find_nrcs, find_otp, to_e164
 
@@ -75,16 +82,12 @@ _QUESTION_RE = re.compile(r"\?|^\s*(what|when|where|which|who|why|how|can|could|
 def requires_auth(intent: str) -> bool:
     """Whether answering ``intent`` needs a verified person."""
     try:
-        from assistant_crm.services.pipeline import intents
-
         return bool(intents.intent_config(intent).requires_auth)
-    except (ImportError, AttributeError, KeyError, LookupError):
+    except (AttributeError, KeyError, LookupError):
         return intent in AUTH_INTENTS
 
 
 def _say(key: str, session: SessionState, data: dict[str, Any] | None = None) -> tuple[str, list[str]]:
-    from assistant_crm.services.pipeline import templates
-
     data = dict(data or {})
     rendered = templates.render(
         key, language=session.language or "en", channel=session.channel or "all", data=data
@@ -151,8 +154,6 @@ def _audit(
 ) -> None:
     """Audit without letting an audit failure break the conversation (it is logged)."""
     try:
-        from assistant_crm.services.infra import audit
-
         audit.record(_actor(session), action, subject, {"channel": session.channel, **(details or {})})
     except Exception:  # noqa: BLE001 - the turn must still be answered
         log.exception("audit write failed for %s", action)
@@ -213,20 +214,20 @@ def _record_failure(session: SessionState, msg: InboundMessage, nrc_hash: str | 
 # --------------------------------------------------------------------------- state
 
 
-def verified_auth(session: SessionState, now: datetime | None = None) -> dict[str, Any] | None:
-    """The verified person's auth record, or None (not verified, or idle too long: then dropped)."""
+def verified_auth(session: SessionState, now: datetime | None = None) -> Verified | None:
+    """The verified person, or None (not verified, or idle too long: then dropped)."""
     if not session.verified_person_id:
         return None
-    auth = session.context.get("auth") or {}
+    verified = Dialogue(session).verified
     now = now or get_runtime().clock.now()
-    last = _parse_iso(auth.get("last_seen")) or session.verified_at
-    if auth.get("person_id") != session.verified_person_id or not last:
+    last = (_parse_iso(verified.last_seen) if verified else None) or session.verified_at
+    if verified is None or verified.person_id != session.verified_person_id or not last:
         _drop(session, "inconsistent")
         return None
     if now - last > timedelta(minutes=_idle_minutes()):
         _drop(session, "idle")
         return None
-    return auth
+    return verified
 
 
 def _drop(session: SessionState, why: str) -> None:
@@ -234,13 +235,7 @@ def _drop(session: SessionState, why: str) -> None:
     session.verified_person_id = None
     session.verified_at = None
     session.locked_intent = None
-    session.context.pop("auth", None)
-    session.context.pop("claim_choice", None)
-    if session.context.get("pending") in ("verify_identity", "otp", "claim_choice"):
-        session.context.pop("pending", None)
-    slots = session.context.get("slots") or {}
-    for key in ("nrc", "full_name", "claim_number"):
-        slots.pop(key, None)
+    Dialogue(session).end_verification()
 
 
 def logout(session: SessionState) -> None:
@@ -251,33 +246,42 @@ def logout(session: SessionState) -> None:
         _audit(session, "verification.logout", session.name, {"person_id": was})
 
 
-def _mark_verified(
-    session: SessionState, candidate: dict[str, Any], method: str, now: datetime
-) -> GateResult:
+def logout_if_asked(session: SessionState, text: str) -> GateResult | None:
+    """The reply to "logout" / "forget me" / "sign out" (verification ended), else None.
+    The one place a logout is handled: the pipeline asks before classifying."""
+    if not LOGOUT_RE.match(text or ""):
+        return None
+    logout(session)
+    Dialogue(session).stop_waiting()
+    return _reply("logout", session, intent="service_request")
+
+
+def _mark_verified(session: SessionState, candidate: Candidate, method: str, now: datetime) -> GateResult:
     intent = session.locked_intent
-    session.verified_person_id = candidate["person_id"]
+    session.verified_person_id = candidate.person_id
     session.verified_at = now
     session.locked_intent = None
-    session.context["auth"] = {
-        "person_id": candidate["person_id"],
-        "full_name": candidate.get("full_name", ""),
-        "roles": list(candidate.get("roles") or []),
-        "employer_numbers": list(candidate.get("employer_numbers") or []),
-        "nrc_hash": candidate.get("nrc_hash", ""),
-        "nrc_masked": candidate.get("nrc_masked", ""),
-        "method": method,
-        "verified_at": _iso(now),
-        "last_seen": _iso(now),
-    }
-    session.context.pop("pending", None)
-    slots = session.context.get("slots") or {}
-    slots.pop("nrc", None)
-    slots.pop("full_name", None)
+    dialogue = Dialogue(session)
+    dialogue.set_verified(
+        Verified(
+            person_id=candidate.person_id,
+            full_name=candidate.full_name,
+            roles=list(candidate.roles),
+            employer_numbers=list(candidate.employer_numbers),
+            nrc_hash=candidate.nrc_hash,
+            nrc_masked=candidate.nrc_masked,
+            method=method,
+            verified_at=_iso(now),
+            last_seen=_iso(now),
+        )
+    )
+    dialogue.stop_waiting()
+    dialogue.forget("nrc", "full_name")
     _audit(
         session,
         "verification.succeeded",
         session.name,
-        {"person_id": candidate["person_id"], "nrc": candidate.get("nrc_masked", ""), "method": method},
+        {"person_id": candidate.person_id, "nrc": candidate.nrc_masked, "method": method},
     )
     log.info("verification succeeded session=%s method=%s", session.name, method)
     return GateResult(action="pass", intent=intent)
@@ -286,7 +290,7 @@ def _mark_verified(
 # --------------------------------------------------------------------------- the gate
 
 
-def gate(session: SessionState, msg: InboundMessage, intent: IntentResult) -> GateResult:
+def check(session: SessionState, msg: InboundMessage, intent: IntentResult) -> GateResult:
     """Decide whether this turn may be answered now (see the module doc).
 
     Returns ``GateResult("pass", intent)`` to answer ``intent`` (the resumed
@@ -296,34 +300,31 @@ def gate(session: SessionState, msg: InboundMessage, intent: IntentResult) -> Ga
     rt = get_runtime()
     now = rt.clock.now()
     text = msg.text or ""
-    if LOGOUT_RE.match(text):
-        logout(session)
-        return _reply("logout", session, intent="service_request")
+    signed_out = logout_if_asked(session, text)
+    if signed_out is not None:
+        return signed_out
 
-    auth = verified_auth(session, now)
-    if auth is not None:
-        auth["last_seen"] = _iso(now)
-        refusal = _other_person(session, auth, text)
+    dialogue = Dialogue(session)
+    verified = verified_auth(session, now)
+    if verified is not None:
+        dialogue.touch_verified(_iso(now))
+        refusal = _other_person(session, verified, text)
         if refusal is not None:
             return refusal
-        if session.context.get("pending") == "claim_choice":
-            from assistant_crm.services.integrations import live_data
-
-            chosen_intent = live_data.choice_intent(session, text)
-            if chosen_intent:
-                return GateResult(action="pass", intent=chosen_intent)
+        choice = dialogue.claim_choice
+        if choice is not None and pick_claim(choice.numbers, text):
+            return GateResult(action="pass", intent=choice.intent)
         return GateResult(action="pass", intent=intent.intent)
 
-    pending = session.context.get("pending")
-    if pending == "otp":
+    if dialogue.waiting is Waiting.CODE:
         return _on_otp(session, msg, intent, now)
-    if pending == "verify_identity":
+    if dialogue.waiting is Waiting.IDENTITY:
         return _on_identity(session, msg, intent, now)
     if not requires_auth(intent.intent):
         return GateResult(action="pass", intent=intent.intent)
 
     session.locked_intent = intent.intent
-    session.context["pending"] = "verify_identity"
+    dialogue.wait_for(Waiting.IDENTITY)
     _audit(session, "verification.requested", session.name, {"intent": intent.intent})
     parts = parse_identity(text)
     if not (parts.nrc or parts.malformed_nrc):
@@ -370,17 +371,15 @@ def _on_identity(
             return GateResult(action="pass", intent=intent.intent)
         return _reply("verify_pending_reminder", session)
 
-    slots = session.context.setdefault("slots", {})
-    if parts.nrc:
-        slots["nrc"] = parts.nrc
-    if given_name:
-        slots["full_name"] = given_name
+    dialogue = Dialogue(session)
+    dialogue.remember(nrc=parts.nrc or "", full_name=given_name or "")
     if parts.malformed_nrc and not parts.nrc:
-        slots.pop("nrc", None)
+        dialogue.forget("nrc")
         log.info("verification: malformed NRC given session=%s", session.name)
         _audit(session, "verification.malformed_nrc", session.name, {})
         return _reply("verify_nrc_malformed", session)
-    nrc, name = slots.get("nrc"), slots.get("full_name")
+    slots = dialogue.slots
+    nrc, name = slots.nrc, slots.full_name
     if nrc and not name:
         return _reply("verify_need_name", session)
     if name and not nrc:
@@ -411,95 +410,96 @@ def _verify(session: SessionState, msg: InboundMessage, nrc: str, name: str, now
             return _reply("verify_locked", session, {"minutes": LOCK_SECONDS // 60})
         return _reply("verify_failed", session)
 
-    candidate = {
-        "person_id": result.person_id,
-        "full_name": result.full_name,
-        "roles": list(result.roles),
-        "employer_numbers": list(result.employer_numbers),
-        "phone": to_e164(result.phone),
-        "nrc_hash": nrc_hash,
-        "nrc_masked": masked,
-    }
+    candidate = Candidate(
+        person_id=result.person_id,
+        full_name=result.full_name,
+        roles=list(result.roles),
+        employer_numbers=list(result.employer_numbers),
+        phone=to_e164(result.phone),
+        nrc_hash=nrc_hash,
+        nrc_masked=masked,
+    )
     _clear_identity_slots(session)
     sender_phone = _sender_phone(session, msg) if (msg.channel or session.channel) in PHONE_CHANNELS else ""
-    if candidate["phone"] and sender_phone and hmac.compare_digest(candidate["phone"], sender_phone):
+    if candidate.phone and sender_phone and hmac.compare_digest(candidate.phone, sender_phone):
         return _mark_verified(session, candidate, "sender_phone", now)
-    if not candidate["phone"]:
+    if not candidate.phone:
         _audit(session, "verification.no_phone", session.name, {"nrc": masked})
-        session.context.pop("pending", None)
+        Dialogue(session).stop_waiting()
         session.locked_intent = None
         return _reply("verify_no_phone", session)
     return _send_code(session, candidate, now, sends=1)
 
 
 def _clear_identity_slots(session: SessionState) -> None:
-    slots = session.context.get("slots") or {}
-    slots.pop("nrc", None)
-    slots.pop("full_name", None)
+    Dialogue(session).forget("nrc", "full_name")
 
 
-def _send_code(session: SessionState, candidate: dict[str, Any], now: datetime, sends: int) -> GateResult:
-    from assistant_crm.services.delivery.outbox import enqueue_outbound
-
+def _send_code(session: SessionState, candidate: Candidate, now: datetime, sends: int) -> GateResult:
     code = f"{secrets.randbelow(1_000_000):06d}"
-    phone = candidate["phone"]
-    session.context["auth"] = {
-        "candidate": candidate,
-        "otp_hash": _hmac("otp", session.name, code),
-        "otp_expires": _iso(now + timedelta(seconds=OTP_TTL_SECONDS)),
-        "otp_sends": sends,
-    }
-    session.context["pending"] = "otp"
-    text = (
-        f"Your WCFCB verification code is {code}. It expires in {OTP_TTL_SECONDS // 60} minutes. "
-        "Never share this code with anyone, including WCFCB staff."
+    phone = candidate.phone
+    dialogue = Dialogue(session)
+    dialogue.set_challenge(
+        CodeChallenge(
+            candidate=candidate,
+            otp_hash=_hmac("otp", session.name, code),
+            otp_expires=_iso(now + timedelta(seconds=OTP_TTL_SECONDS)),
+            otp_sends=sends,
+        )
     )
+    dialogue.wait_for(Waiting.CODE)
+    text, _ = _say("otp_sms", session, {"code": code, "minutes": OTP_TTL_SECONDS // 60})
     try:
         enqueue_outbound(OutboundMessage(channel="sms", recipient_id=phone, recipient_phone=phone, text=text))
     except Exception as exc:  # noqa: BLE001 - any failure to queue: tell the person, keep nothing
         log.warning(
             "verification: could not queue the code SMS session=%s error=%s", session.name, type(exc).__name__
         )
-        session.context.pop("auth", None)
-        session.context.pop("pending", None)
+        dialogue.clear_auth()
+        dialogue.stop_waiting()
         return _reply("otp_not_sent", session)
     masked_phone = mask_phone(phone)
     _audit(
         session,
         "verification.otp_sent",
         session.name,
-        {"nrc": candidate["nrc_masked"], "phone": masked_phone},
+        {"nrc": candidate.nrc_masked, "phone": masked_phone},
     )
     return _reply("otp_sent", session, {"masked_phone": masked_phone, "minutes": OTP_TTL_SECONDS // 60})
 
 
+def _start_over(session: SessionState) -> Dialogue:
+    """Back to asking for NRC and name (the code challenge is dropped)."""
+    dialogue = Dialogue(session)
+    dialogue.clear_auth()
+    dialogue.wait_for(Waiting.IDENTITY)
+    return dialogue
+
+
 def _on_otp(session: SessionState, msg: InboundMessage, intent: IntentResult, now: datetime) -> GateResult:
-    auth = session.context.get("auth") or {}
-    candidate = auth.get("candidate")
-    if not candidate or not auth.get("otp_hash"):
-        session.context["pending"] = "verify_identity"
+    challenge = Dialogue(session).challenge
+    if challenge is None:
+        Dialogue(session).wait_for(Waiting.IDENTITY)
         return _reply("verify_ask", session)
+    candidate = challenge.candidate
     text = msg.text or ""
     code = find_otp(text)
     if code is None:
         spaced = _SPACED_CODE_RE.fullmatch(text)  # "123 456" as printed by some phones
         code = spaced.group(1) + spaced.group(2) if spaced else None
-    masked_phone = mask_phone(candidate.get("phone", ""))
+    masked_phone = mask_phone(candidate.phone)
     if code is None:
         parts = parse_identity(text)
         if parts.nrc:  # starting over with (maybe other) details
-            session.context.pop("auth", None)
-            session.context["pending"] = "verify_identity"
+            _start_over(session)
             return _on_identity(session, msg, intent, now, parts)
         if _RESEND_RE.search(text):
-            sends = int(auth.get("otp_sends") or 1)
-            if sends >= OTP_MAX_SENDS:
-                session.context.pop("auth", None)
-                session.context["pending"] = "verify_identity"
+            if challenge.otp_sends >= OTP_MAX_SENDS:
+                _start_over(session)
                 return _reply("otp_resend_limit", session)
-            if is_locked(session, msg, candidate.get("nrc_hash")):
+            if is_locked(session, msg, candidate.nrc_hash):
                 return _lockout(session, candidate)
-            return _send_code(session, candidate, now, sends=sends + 1)
+            return _send_code(session, candidate, now, sends=challenge.otp_sends + 1)
         if (
             not requires_auth(intent.intent)
             and intent.source != "context"
@@ -508,41 +508,39 @@ def _on_otp(session: SessionState, msg: InboundMessage, intent: IntentResult, no
             return GateResult(action="pass", intent=intent.intent)
         return _reply("otp_reminder", session, {"masked_phone": masked_phone})
 
-    if is_locked(session, msg, candidate.get("nrc_hash")):
+    if is_locked(session, msg, candidate.nrc_hash):
         return _lockout(session, candidate)
-    expires = _parse_iso(auth.get("otp_expires"))
+    expires = _parse_iso(challenge.otp_expires)
     if expires is None or now > expires:
-        session.context.pop("auth", None)
-        session.context["pending"] = "verify_identity"
-        _audit(session, "verification.otp_expired", session.name, {"nrc": candidate.get("nrc_masked", "")})
+        _start_over(session)
+        _audit(session, "verification.otp_expired", session.name, {"nrc": candidate.nrc_masked})
         return _reply("otp_expired", session)
-    if hmac.compare_digest(_hmac("otp", session.name, code), str(auth["otp_hash"])):
+    if hmac.compare_digest(_hmac("otp", session.name, code), challenge.otp_hash):
         return _mark_verified(session, candidate, "otp", now)
-    _audit(session, "verification.otp_failed", session.name, {"nrc": candidate.get("nrc_masked", "")})
-    if _record_failure(session, msg, candidate.get("nrc_hash"), "otp"):
+    _audit(session, "verification.otp_failed", session.name, {"nrc": candidate.nrc_masked})
+    if _record_failure(session, msg, candidate.nrc_hash, "otp"):
         return _lockout(session, candidate)
     return _reply("otp_invalid", session)
 
 
-def _lockout(session: SessionState, candidate: dict[str, Any]) -> GateResult:
-    session.context.pop("auth", None)
-    session.context["pending"] = "verify_identity"
-    _audit(session, "verification.refused_locked", session.name, {"nrc": candidate.get("nrc_masked", "")})
+def _lockout(session: SessionState, candidate: Candidate) -> GateResult:
+    _start_over(session)
+    _audit(session, "verification.refused_locked", session.name, {"nrc": candidate.nrc_masked})
     return _reply("verify_locked", session, {"minutes": LOCK_SECONDS // 60})
 
 
 # --------------------------------------------------------------------------- other people's data
 
 
-def _other_person(session: SessionState, auth: dict[str, Any], text: str) -> GateResult | None:
+def _other_person(session: SessionState, verified: Verified, text: str) -> GateResult | None:
     """A refusal when a verified person's message names someone else's NRC, claim or employer."""
     reason = ""
     for nrc in find_nrcs(text):
-        if not hmac.compare_digest(nrc_digest(nrc), str(auth.get("nrc_hash") or "")):
+        if not hmac.compare_digest(nrc_digest(nrc), verified.nrc_hash):
             reason = "nrc"
             break
     if not reason:
-        employers = {e.upper() for e in auth.get("employer_numbers") or []}
+        employers = {e.upper() for e in verified.employer_numbers}
         for m in _EMPLOYER_RE.finditer(text):
             if f"EMP-{m.group(1)}" not in employers:
                 reason = "employer"
@@ -550,8 +548,6 @@ def _other_person(session: SessionState, auth: dict[str, Any], text: str) -> Gat
     if not reason:
         numbers = find_claim_numbers(text)
         if numbers:
-            from assistant_crm.services.integrations import live_data
-
             owned = live_data.owned_claim_numbers(session)
             # None: CoreBusiness is unreachable; live_data answers "records unavailable" then.
             if owned is not None and any(n not in owned for n in numbers):
@@ -563,10 +559,9 @@ def _other_person(session: SessionState, auth: dict[str, Any], text: str) -> Gat
         session,
         "verification.refused_other_person",
         session.name,
-        {"kind": reason, "person_id": auth.get("person_id")},
+        {"kind": reason, "person_id": verified.person_id},
     )
-    session.context.pop("pending", None)
-    slots = session.context.get("slots") or {}
-    slots.pop("nrc", None)
-    slots.pop("claim_number", None)
+    dialogue = Dialogue(session)
+    dialogue.stop_waiting()
+    dialogue.forget("nrc", "claim_number")
     return _reply("other_person_refused", session, intent="out_of_scope")

@@ -1,0 +1,585 @@
+"""The bot's answers: knowledge passages, live CoreBusiness data, intent templates.
+
+Every sentence is a Response Template (``fixtures/response_template.json``),
+so each language can have it; this module only chooses the templates and the
+values that fill them. The values come from :mod:`integrations.live_data`
+(CoreBusiness records of the verified person, never anyone else's) and from the
+knowledge index.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from assistant_crm.services.dialogue import escalation
+from assistant_crm.services.dialogue.state import Dialogue
+from assistant_crm.services.integrations import live_data
+from assistant_crm.services.integrations.corebusiness import (
+    ClaimSummary,
+    Contributions,
+    CoreBusinessError,
+    Payment,
+)
+from assistant_crm.services.integrations.live_data import long_date, money
+from assistant_crm.services.models import InboundMessage, IntentResult, LiveAnswer, Passage, SessionState
+from assistant_crm.services.pipeline import templates
+from assistant_crm.services.pipeline.normalise import find_claim_numbers
+
+log = logging.getLogger("assistant_crm.answers")
+
+LIVE_INTENTS = ("claim_status", "payment_inquiry", "employer_contributions", "document_status")
+_EMPLOYER_RE = re.compile(r"(?<![A-Za-z0-9])EMP[\s\-_/]?(\d{3,8})(?!\d)", re.IGNORECASE)
+
+# Labels for the quick replies of a clarifying question (the person taps one).
+INTENT_LABELS = {
+    "claim_submission": "Report an accident",
+    "claim_status": "Check my claim",
+    "payment_inquiry": "My payments",
+    "employer_contributions": "Employer assessments",
+    "employer_registration": "Employer registration",
+    "document_status": "My documents",
+    "information_request": "Ask a question",
+    "service_request": "Update my details",
+    "escalation": "Talk to an agent",
+    "greeting": "Hello",
+    "goodbye": "Goodbye",
+}
+CLAIM_TYPE_WORDS = {
+    "occupational_injury": "work injury",
+    "occupational_disease": "occupational disease",
+    "fatal_accident": "fatal accident",
+}
+CLAIM_STATUS_WORDS = {
+    "received": "received and registered",
+    "under_review": "being reviewed by a claims officer",
+    "awaiting_documents": "waiting for documents from you",
+    "medical_assessment": "waiting for a medical assessment",
+    "approved": "approved",
+    "rejected": "not approved",
+    "paid": "paid",
+    "closed": "closed",
+}
+PAYMENT_KIND_WORDS = {
+    "monthly_pension": "monthly pension",
+    "lump_sum": "lump sum",
+    "funeral_grant": "funeral grant",
+    "medical_refund": "medical refund",
+    "rehabilitation": "rehabilitation payment",
+}
+METHOD_WORDS = {"bank": "bank", "mobile_money": "mobile money", "cheque": "cheque"}
+DOCUMENT_STATUS_WORDS = {"received": "received", "pending": "still needed", "rejected": "not accepted"}
+
+
+@dataclass
+class Draft:
+    """The answer being built during one turn."""
+
+    text: str = ""
+    quick_replies: list[str] = field(default_factory=list)
+    intent: str = ""
+    confidence: float = 0.0
+    source: str = "template"  # template | kb | live | gemini | cache | gate | escalation | error
+    handoff: bool = False
+    low_confidence: bool = False
+    personal: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
+    passages: list[Any] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ wording
+
+
+def say(key: str, session: SessionState, data: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+    """Template ``key`` in the conversation's language and channel: (text, quick replies)."""
+    rendered = templates.render(
+        key, language=session.language or "en", channel=session.channel or "all", data=data or {}
+    )
+    return rendered.text, list(rendered.quick_replies)
+
+
+def line(key: str, session: SessionState, **data: Any) -> str:
+    """One sentence of an answer (its template's text only)."""
+    return say(key, session, data)[0]
+
+
+def first_name(session: SessionState) -> str:
+    """The verified person's first name ("" before verification)."""
+    if not session.is_verified:
+        return ""
+    full = Dialogue(session).verified_name or session.display_name or ""
+    return full.split()[0].title() if full.strip() else ""
+
+
+def template_data(session: SessionState, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": first_name(session), "first_name": first_name(session)}
+    data.update(extra or {})
+    return data
+
+
+def template_answer(session: SessionState, key: str, **extra: Any) -> Draft:
+    """The intent's (or any key's) own template as the answer."""
+    text, replies = say(key, session, template_data(session, extra))
+    if key == "greeting":
+        text = _greet_by_name(text, first_name(session))
+    return Draft(text=text, quick_replies=replies, source="template")
+
+
+def _greet_by_name(text: str, name: str) -> str:
+    """Put the verified person's first name into a greeting that lacks it ("Hello Mary! ...")."""
+    if not name or name.lower() in text.lower():
+        return text
+    m = re.match(r"^(\w+(?: \w+)?)([!,.])", text)
+    if m and len(m.group(1)) <= 20:
+        return f"{m.group(1)} {name}{m.group(2)}{text[m.end() :]}"
+    return f"{name}, {text}"
+
+
+def hand_off(session: SessionState, reason: str, channel: str) -> Draft:
+    """Queue the conversation for a person and say what happens next."""
+    rendered = escalation.escalate(session, reason, channel=channel)
+    return Draft(
+        text=rendered.text,
+        quick_replies=list(rendered.quick_replies),
+        source="escalation",
+        handoff=True,
+        metadata={"escalation_reason": reason},
+    )
+
+
+# ---------------------------------------------------------- clarification
+
+
+def clarify(session: SessionState, result: IntentResult) -> Draft:
+    """A clarifying question offering the likeliest intents (and a person)."""
+    ranked = [result.intent] + [name for name, _ in result.alternatives]
+    options: list[tuple[str, str]] = []
+    for name in ranked:
+        label = INTENT_LABELS.get(name)
+        if label and name not in ("greeting", "goodbye", "escalation") and all(o[1] != name for o in options):
+            options.append((label, name))
+        if len(options) == 3:
+            break
+    options.append((INTENT_LABELS["escalation"], "escalation"))
+    Dialogue(session).ask_to_clarify(options)
+    text, _ = say("clarify", session, template_data(session))
+    return Draft(
+        text=text,
+        quick_replies=[label for label, _ in options],
+        intent=result.intent,
+        confidence=result.confidence,
+        low_confidence=True,
+    )
+
+
+# -------------------------------------------------------------- knowledge
+
+
+def knowledge(session: SessionState, intent: str, passage: Passage | None) -> Draft:
+    """A knowledge-base passage as the answer, with its source title.
+
+    Without a passage: ``no_answer`` for a question, the intent's own template
+    for the other knowledge intents (it carries the essential facts).
+    """
+    if passage is None:
+        return template_answer(session, "no_answer" if intent == "information_request" else intent)
+    title = passage.title or passage.source
+    text = passage.text.strip()
+    if title:
+        text = line("kb_source", session, answer=text, source=title)
+    if intent == "information_request":
+        # The template is "{answer}" by default; the desk may wrap it.
+        text = line(intent, session, **template_data(session, {"answer": text, "source": title}))
+    return Draft(
+        text=text,
+        source="kb",
+        passages=[passage],
+        metadata={
+            "kb_article": passage.article,
+            "kb_title": passage.title,
+            "kb_score": round(passage.score, 4),
+        },
+    )
+
+
+# -------------------------------------------------------------- live data
+
+
+def live(session: SessionState, intent: str, msg: InboundMessage) -> LiveAnswer:
+    """The live-data answer to ``intent`` for the session's verified person.
+
+    ``ok=False`` with the ``records_unavailable`` text when CoreBusiness
+    cannot be reached; never anything about another person.
+    """
+    person_id = session.verified_person_id
+    if not person_id:
+        text, replies = say("verify_ask", session)
+        return LiveAnswer(text=text, quick_replies=replies, ok=False)
+    text = msg.text or ""
+    chosen: str | None = None
+    dialogue = Dialogue(session)
+    choice = dialogue.claim_choice
+    if choice is not None:
+        chosen = pick_claim(choice.numbers, text)
+        if chosen and choice.intent in LIVE_INTENTS:
+            intent = choice.intent
+        dialogue.clear_claim_choice()
+    resources: list[str] = []
+    try:
+        if intent == "claim_status":
+            result = _claim_status(session, person_id, text, chosen, resources)
+        elif intent == "payment_inquiry":
+            result = _payments(session, person_id, text, resources)
+        elif intent == "employer_contributions":
+            result = _contributions(session, person_id, text, resources)
+        elif intent == "document_status":
+            result = _documents(session, person_id, text, chosen, resources)
+        else:
+            raise ValueError(f"no live data for intent {intent!r}")
+    except CoreBusinessError as exc:
+        log.warning("live data unavailable intent=%s kind=%s session=%s", intent, exc.kind, session.name)
+        body, replies = say("records_unavailable", session)
+        return LiveAnswer(text=body, quick_replies=replies, ok=False, facts={"records_unavailable": True})
+    live_data.audit_read(session, {"intent": intent, "resources": resources})
+    return result
+
+
+def pick_claim(numbers: list[str], text: str) -> str | None:
+    """The claim a reply to "which claim?" names: a claim number, or its place ("2")."""
+    found = [n for n in find_claim_numbers(text) if n in numbers]
+    if found:
+        return found[0]
+    m = re.fullmatch(r"\s*(?:no\.?|number|#)?\s*(\d{1,2})\s*[.)]?\s*", text or "", re.IGNORECASE)
+    if m and 1 <= int(m.group(1)) <= len(numbers):
+        return numbers[int(m.group(1)) - 1]
+    return None
+
+
+def _wanted_claim(person_id: str, text: str, chosen: str | None) -> tuple[str | None, str | None]:
+    """(claim number asked for, a number asked for that is not the person's)."""
+    if chosen:
+        return chosen, None
+    numbers = find_claim_numbers(text)
+    if not numbers:
+        return None, None
+    owned = {c.claim_number for c in live_data.read_claims(person_id)}
+    for n in numbers:
+        if n not in owned:
+            return None, n
+    return numbers[0], None
+
+
+def _ask_which(session: SessionState, intent: str, claims: list[ClaimSummary], header: str) -> LiveAnswer:
+    numbers = [c.claim_number for c in claims]
+    lines = [header]
+    for i, c in enumerate(claims, start=1):
+        data = {
+            "index": i,
+            "claim_number": c.claim_number,
+            "claim_type": CLAIM_TYPE_WORDS.get(c.claim_type, c.claim_type),
+            "status": CLAIM_STATUS_WORDS.get(c.status, c.status),
+            "status_date": long_date(c.status_date),
+        }
+        lines.append(
+            line("claim_choice_item" if c.status_date else "claim_choice_item_undated", session, **data)
+        )
+    lines.append(line("claim_choice_ask", session))
+    Dialogue(session).offer_claims(intent, numbers)
+    facts = {"claims": [_claim_fact(c) for c in claims], "question": "which claim"}
+    return LiveAnswer(text="\n".join(lines), quick_replies=numbers[:3], facts=_facts(session, intent, facts))
+
+
+def _claim_fact(c: ClaimSummary) -> dict[str, Any]:
+    return {
+        "claim_number": c.claim_number,
+        "claim_type": CLAIM_TYPE_WORDS.get(c.claim_type, c.claim_type),
+        "status": CLAIM_STATUS_WORDS.get(c.status, c.status),
+        "status_date": long_date(c.status_date),
+        "incident_date": long_date(c.incident_date),
+        "employer_name": c.employer_name,
+        "next_step": c.next_step,
+    }
+
+
+def _facts(session: SessionState, intent: str, data: dict[str, Any]) -> dict[str, Any]:
+    # Grounding for Gemini: first name only, no NRC or phone (accounts come masked from CoreBusiness).
+    return {"intent": intent, "first_name": first_name(session), **data}
+
+
+def _not_found(session: SessionState, number: str) -> LiveAnswer:
+    text, replies = say("claim_not_found", session, {"claim_number": number})
+    return LiveAnswer(text=text, quick_replies=replies, facts={"intent": "claim_not_found"})
+
+
+def _no_claims(session: SessionState, intent: str) -> LiveAnswer:
+    text, replies = say("claim_status_none", session, {"first_name": first_name(session)})
+    return LiveAnswer(
+        text=text,
+        quick_replies=replies or [INTENT_LABELS["claim_submission"]],
+        facts=_facts(session, intent, {"claims": [], "offer": "claim_submission"}),
+    )
+
+
+def _claims_asked(
+    session: SessionState, intent: str, person_id: str, text: str, chosen: str | None, resources: list[str]
+) -> tuple[str | None, list[ClaimSummary], LiveAnswer | None]:
+    """(the claim number asked about, the person's claims, None), or an answer that
+    ends the turn early: a claim that is not theirs, or no claims at all."""
+    number, foreign = _wanted_claim(person_id, text, chosen)
+    resources.append("claims")
+    if foreign:
+        return None, [], _not_found(session, foreign)
+    claims = live_data.read_claims(person_id)
+    if not claims:
+        return None, [], _no_claims(session, intent)
+    return number, claims, None
+
+
+def _claim_status(
+    session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
+) -> LiveAnswer:
+    number, claims, early = _claims_asked(session, "claim_status", person_id, text, chosen, resources)
+    if early is not None:
+        return early
+    if number is None and len(claims) > 1:
+        header, _ = say("claim_status", session, {"first_name": first_name(session), "plural": "s"})
+        return _ask_which(session, "claim_status", claims, header)
+    number = number or claims[0].claim_number
+    detail = live_data.read_claim(person_id, number)
+    resources.append(f"claim:{number}")
+    header, replies = say("claim_status", session, {"first_name": first_name(session), "plural": ""})
+    lines = [header, _claim_line(session, detail)]
+    if detail.history:
+        last = max(detail.history, key=lambda h: h.date or date.min)
+        if last.note:
+            note = last.note.rstrip(".")
+            lines.append(
+                line("claim_latest_update", session, date=long_date(last.date), note=note)
+                if last.date
+                else line("claim_latest_update_undated", session, note=note)
+            )
+    if detail.next_step:
+        lines.append(line("claim_next_step", session, next_step=detail.next_step.rstrip(".")))
+    facts = _claim_fact(detail)
+    facts["history"] = [
+        {"date": long_date(h.date), "status": h.status, "note": h.note} for h in detail.history
+    ]
+    return LiveAnswer(
+        text="\n".join(lines), quick_replies=replies, facts=_facts(session, "claim_status", {"claim": facts})
+    )
+
+
+def _claim_line(session: SessionState, c: ClaimSummary) -> str:
+    """ "Claim CLM-1 (work injury of 3 March 2026 at Mazabuka Sugar) is approved since 4 May 2026." """
+    description = CLAIM_TYPE_WORDS.get(c.claim_type, c.claim_type)
+    if c.incident_date:
+        description = line(
+            "claim_incident", session, claim_type=description, incident_date=long_date(c.incident_date)
+        )
+    if c.employer_name:
+        description = line(
+            "claim_at_employer", session, description=description, employer_name=c.employer_name
+        )
+    data = {
+        "claim_number": c.claim_number,
+        "description": description,
+        "status": CLAIM_STATUS_WORDS.get(c.status, c.status),
+        "status_date": long_date(c.status_date),
+    }
+    return line("claim_detail" if c.status_date else "claim_detail_undated", session, **data)
+
+
+def _payment_line(session: SessionState, p: Payment) -> str:
+    data: dict[str, Any] = {
+        "amount": money(p.amount, p.currency),
+        "kind": PAYMENT_KIND_WORDS.get(p.kind, p.kind),
+        "by": "",
+        "reason": "",
+    }
+    how = METHOD_WORDS.get(p.method, p.method)
+    if how:
+        data["by"] = (
+            line("payment_by_to", session, method=how, account=p.account_masked)
+            if p.account_masked
+            else line("payment_by", session, method=how)
+        )
+    if p.hold_reason:
+        data["reason"] = line("payment_hold_reason", session, hold_reason=p.hold_reason.rstrip("."))
+    if p.status == "scheduled":
+        return line("payment_line_scheduled", session, date=long_date(p.scheduled_date), **data)
+    if p.status == "paid":
+        return line("payment_line_paid", session, date=long_date(p.paid_date or p.scheduled_date), **data)
+    key = "payment_line_on_hold" if p.status == "on_hold" else "payment_line_failed"
+    return line(key, session, date=long_date(p.scheduled_date), **data)
+
+
+def _payments(session: SessionState, person_id: str, text: str, resources: list[str]) -> LiveAnswer:
+    payments = live_data.read_payments(person_id)
+    resources.append("payments")
+    numbers = find_claim_numbers(text)
+    if numbers:
+        payments = [p for p in payments if p.claim_number in numbers]
+    if not payments:
+        body, replies = say("payment_none", session, {"first_name": first_name(session)})
+        return LiveAnswer(
+            text=body, quick_replies=replies, facts=_facts(session, "payment_inquiry", {"payments": []})
+        )
+    header, replies = say("payment_inquiry", session, {"first_name": first_name(session)})
+    problems = [p for p in payments if p.status in ("on_hold", "failed")]
+    upcoming = sorted(
+        (p for p in payments if p.status == "scheduled"), key=lambda p: p.scheduled_date or date.max
+    )
+    paid = [p for p in payments if p.status == "paid"][:2]
+    chosen = (problems + upcoming[:2] + paid)[:5]
+    lines = [header, *(_payment_line(session, p) for p in chosen)]
+    if problems:
+        lines.append(line("payment_problem_help", session))
+    facts = {"payments": [_payment_fact(p) for p in chosen]}
+    return LiveAnswer(
+        text="\n".join(lines), quick_replies=replies, facts=_facts(session, "payment_inquiry", facts)
+    )
+
+
+def _payment_fact(p: Payment) -> dict[str, Any]:
+    return {
+        "kind": PAYMENT_KIND_WORDS.get(p.kind, p.kind),
+        "amount": money(p.amount, p.currency),
+        "status": p.status,
+        "scheduled_date": long_date(p.scheduled_date),
+        "paid_date": long_date(p.paid_date),
+        "method": METHOD_WORDS.get(p.method, p.method),
+        "account": p.account_masked,
+        "hold_reason": p.hold_reason,
+        "claim_number": p.claim_number,
+    }
+
+
+def _contribution_lines(session: SessionState, c: Contributions) -> list[str]:
+    lines = []
+    if c.assessed_amount is not None:
+        amounts = {
+            "year": c.assessment_year or "",
+            "assessed": money(c.assessed_amount, c.currency),
+            "paid": money(c.paid_amount or Decimal(0), c.currency),
+            "balance": money(c.balance or Decimal(0), c.currency),
+        }
+        key = "contribution_assessed" if c.assessment_year else "contribution_assessed_no_year"
+        lines.append(line(key, session, **amounts))
+    due = long_date(c.due_date)
+    if c.status == "overdue":
+        lines.append(
+            line("contribution_overdue" if due else "contribution_overdue_undated", session, due_date=due)
+        )
+    elif c.status == "outstanding":
+        lines.append(
+            line(
+                "contribution_outstanding" if due else "contribution_outstanding_undated",
+                session,
+                due_date=due,
+            )
+        )
+    elif c.status == "paid_up":
+        lines.append(line("contribution_paid_up", session))
+    else:
+        lines.append(line("contribution_not_assessed", session))
+    if c.last_payment_date:
+        lines.append(line("contribution_last_payment", session, date=long_date(c.last_payment_date)))
+    return lines
+
+
+def _contributions(session: SessionState, person_id: str, text: str, resources: list[str]) -> LiveAnswer:
+    employers = Dialogue(session).employer_numbers
+    asked = [f"EMP-{m.group(1)}" for m in _EMPLOYER_RE.finditer(text)]
+    for number in asked:
+        if number.upper() not in {e.upper() for e in employers}:
+            body, replies = say("employer_not_found", session)
+            return LiveAnswer(text=body, quick_replies=replies, facts={"intent": "employer_not_found"})
+    wanted = asked or employers
+    if not wanted:
+        body, replies = say("employer_not_found", session)
+        return LiveAnswer(
+            text=body,
+            quick_replies=replies,
+            facts=_facts(session, "employer_contributions", {"employers": []}),
+        )
+    lines: list[str] = []
+    replies: list[str] = []
+    facts = []
+    for number in wanted[:3]:
+        c = live_data.read_contributions(person_id, employers, number)
+        resources.append(f"contributions:{number}")
+        header, replies = say("employer_contributions", session, {"employer_name": c.employer_name or number})
+        lines.append(f"{header} ({number})" if c.employer_name else header)
+        lines.extend(_contribution_lines(session, c))
+        facts.append(
+            {
+                "employer_number": number,
+                "employer_name": c.employer_name,
+                "status": c.status,
+                "assessed": money(c.assessed_amount, c.currency),
+                "paid": money(c.paid_amount, c.currency),
+                "balance": money(c.balance, c.currency),
+                "due_date": long_date(c.due_date),
+                "last_payment_date": long_date(c.last_payment_date),
+            }
+        )
+    return LiveAnswer(
+        text="\n".join(lines),
+        quick_replies=replies,
+        facts=_facts(session, "employer_contributions", {"employers": facts}),
+    )
+
+
+def _documents(
+    session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
+) -> LiveAnswer:
+    number, claims, early = _claims_asked(session, "document_status", person_id, text, chosen, resources)
+    if early is not None:
+        return early
+    if number is None and len(claims) > 1:
+        # Prefer the one claim waiting for documents, if there is exactly one.
+        waiting = [c for c in claims if c.status == "awaiting_documents"]
+        if len(waiting) == 1:
+            number = waiting[0].claim_number
+        else:
+            return _ask_which(session, "document_status", claims, line("document_claim_choice", session))
+    number = number or claims[0].claim_number
+    docs = live_data.read_documents(person_id, number)
+    resources.append(f"documents:{number}")
+    if not docs:
+        body, replies = say("document_none", session, {"claim_number": number})
+        return LiveAnswer(
+            text=body,
+            quick_replies=replies,
+            facts=_facts(session, "document_status", {"claim_number": number, "documents": []}),
+        )
+    header, replies = say("document_status", session, {"claim_number": number})
+    lines = [header]
+    for d in docs:
+        status = DOCUMENT_STATUS_WORDS.get(d.status, d.status)
+        if d.status == "received" and d.received_date:
+            status = line("document_received_on", session, date=long_date(d.received_date))
+        note = line("document_note", session, note=d.note.rstrip(".")) if d.note else ""
+        lines.append(line("document_line", session, document_type=d.document_type, status=status, note=note))
+    if any(d.status in ("pending", "rejected") for d in docs):
+        lines.append(line("document_missing_help", session))
+    facts = {
+        "claim_number": number,
+        "documents": [
+            {
+                "document_type": d.document_type,
+                "status": d.status,
+                "received_date": long_date(d.received_date),
+                "note": d.note,
+            }
+            for d in docs
+        ],
+    }
+    return LiveAnswer(
+        text="\n".join(lines), quick_replies=replies, facts=_facts(session, "document_status", facts)
+    )
