@@ -17,6 +17,7 @@ person verified in the session (see ``services/live_data.py``).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from assistant_crm.services.pipeline.normalise import fold
 
 log = logging.getLogger("assistant_crm.corebusiness")
 
@@ -479,6 +482,9 @@ def reset_breakers() -> None:
 # --------------------------------------------------------------------------- client
 
 
+_CANONICAL_NRC = re.compile(r"[0-9]{6}/[0-9]{2}/[0-9]")
+# Only answers that say CoreBusiness itself is unwell open the breaker: a 4xx
+# (our input, our key, a missing record) is "neutral" whatever the input was.
 _FAILURE_KINDS = {"rate_limited", "unavailable", "server_error", "timeout", "connection", "malformed"}
 
 
@@ -532,7 +538,16 @@ class CoreBusinessClient:
     # -- the contract's operations
 
     def verify_identity(self, nrc: str, full_name: str) -> VerifyResult:
-        """POST /v1/identity/verify."""
+        """POST /v1/identity/verify.
+
+        The NRC goes out folded to ASCII ``NNNNNN/NN/N``; anything else is refused
+        here (``bad_request``) without a call, so malformed input can never count
+        toward the circuit breaker and open it for everyone (issue 12.2)."""
+        nrc, full_name = fold(nrc).strip(), fold(full_name).strip()
+        if not _CANONICAL_NRC.fullmatch(nrc) or not full_name:
+            raise CoreBusinessError(
+                "nrc must look like NNNNNN/NN/N and full_name is required", kind="bad_request"
+            )
         payload = self._call(
             "POST", "/v1/identity/verify", "/v1/identity/verify", json={"nrc": nrc, "full_name": full_name}
         )
