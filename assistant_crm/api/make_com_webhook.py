@@ -6,8 +6,8 @@ from datetime import timezone
 from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
-from assistant_crm.api.webhooks import RUNTIME_BODY_CAP, guard, parse_json
-from assistant_crm.services.delivery import inbox, webhook_log
+from assistant_crm.api.webhooks import RUNTIME_BODY_CAP, guard, parse_json, store_event
+from assistant_crm.services.delivery import webhook_log
 from assistant_crm.services.delivery.channels import make_com_in
 from assistant_crm.services.delivery.channels.inbound import PLATFORMS
 from assistant_crm.services.infra.errors import AuthenticationError
@@ -50,6 +50,5 @@ def make_com_webhook() -> dict[str, Any]:
                 raise AuthenticationError(check.reason)
         call.signature_valid = True
         event = make_com_in.parse(parse_json(req.body))
-        call.idempotency_keys.append(event.idempotency_key)
-        event_id, duplicate = inbox.accept_event(event, req.remote_addr)
+        event_id, duplicate = store_event(call, event, req.remote_addr)
         return {"status": "duplicate" if duplicate else "accepted", "event_id": event_id}

@@ -21,9 +21,11 @@ from assistant_crm.services.delivery.channels.inbound import InboundEvent
 from assistant_crm.services.delivery.webhook_log import WebhookCall
 from assistant_crm.services.infra import ip_allowlist, rate_limit
 from assistant_crm.services.infra.errors import (
+    AppError,
     AuthenticationError,
     PayloadTooLarge,
     PermissionDenied,
+    ServiceUnavailable,
     ValidationError,
 )
 from assistant_crm.services.infra.jsonbody import loads_body
@@ -40,6 +42,7 @@ MAX_BODY_BYTES = 1024 * 1024
 # The runtime's own cap is set higher so that bodies between 1 and 4 MiB still
 # reach us and get their 413 logged; beyond it the runtime refuses on its own.
 RUNTIME_BODY_CAP = 4 * MAX_BODY_BYTES
+STORE_RETRY_AFTER = 30  # seconds a platform should wait when the database is failing
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -68,16 +71,51 @@ def parse_json(body: bytes) -> Any:
 
 
 def store_events(call: WebhookCall, events: Iterable[InboundEvent], remote_ip: str) -> tuple[int, int]:
-    """Accept each event into the inbox; returns (accepted, duplicates)."""
+    """Accept each event into the inbox; returns (accepted, duplicates).
+
+    One event that cannot be stored never costs its neighbours: it is logged and
+    skipped, and the answer is 200 once the others are stored. When none can be
+    stored the database itself is failing: 503 with ``Retry-After``, so the
+    platform delivers the batch again later (issue 12.4, 12.6)."""
     accepted = duplicates = 0
+    failed: list[Exception] = []
     for event in events:
-        call.idempotency_keys.append(event.idempotency_key)
-        _, duplicate = inbox.accept_event(event, remote_ip)
+        try:
+            _, duplicate = store_event(call, event, remote_ip)
+        except ServiceUnavailable as e:
+            failed.append(e)
+            continue
         if duplicate:
             duplicates += 1
         else:
             accepted += 1
+    if failed and not (accepted or duplicates):
+        raise failed[0]
+    if failed:
+        log.warning("webhook %s: %d of the batch's events could not be stored", call.platform, len(failed))
     return accepted, duplicates
+
+
+def store_event(call: WebhookCall, event: InboundEvent, remote_ip: str) -> tuple[str, bool]:
+    """``inbox.accept_event`` with a failing store answered as 503 + ``Retry-After``
+    and one clear log line instead of a bare 500 and a traceback."""
+    call.idempotency_keys.append(event.idempotency_key)
+    try:
+        return inbox.accept_event(event, remote_ip)
+    except AppError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any store failure is "try again later" to the platform
+        log.error(
+            "webhook %s: could not store event %s: %s: %s; answering 503",
+            call.platform,
+            event.idempotency_key[:80],
+            type(e).__name__,
+            str(e).splitlines()[0][:160] if str(e) else "",
+        )
+        raise ServiceUnavailable(
+            "the assistant cannot store messages right now; please retry",
+            headers={"Retry-After": str(STORE_RETRY_AFTER)},
+        ) from None
 
 
 def require_secret(secret_field: str, given: str | None, *, missing: str, mismatch: str) -> None:

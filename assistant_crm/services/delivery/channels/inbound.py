@@ -18,6 +18,7 @@ from typing import Any
 import phonenumbers
 
 from assistant_crm.services.infra.errors import ValidationError
+from assistant_crm.services.infra.jsonbody import scrub
 from assistant_crm.services.models import Attachment, InboundMessage
 
 log = logging.getLogger("assistant_crm.channels.inbound")
@@ -155,7 +156,27 @@ def clean_text(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         value = str(value)
-    return value[:MAX_TEXT]
+    return scrub(value[:MAX_TEXT])
+
+
+class ItemErrors:
+    """Per-item parse errors of a batch (WhatsApp, Messenger): a malformed message
+    is skipped and logged so its neighbours are still stored; only a batch with
+    nothing usable in it is refused (400 naming the first bad field)."""
+
+    def __init__(self, platform: str):
+        self.platform = platform
+        self.errors: list[ValidationError] = []
+
+    def skip(self, error: ValidationError) -> None:
+        self.errors.append(error)
+        log.info("%s: skipped a malformed item of a batch: %s", self.platform, error.message[:200])
+
+    def check(self, events: list[InboundEvent]) -> list[InboundEvent]:
+        """``events``, or the first error when the batch yielded none."""
+        if self.errors and not events:
+            raise self.errors[0]
+        return events
 
 
 def to_inbound_message(event: InboundEvent, remote_ip: str = "") -> InboundMessage:

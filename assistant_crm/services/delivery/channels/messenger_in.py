@@ -12,7 +12,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from assistant_crm.services.delivery.channels.inbound import InboundEvent, as_id, clean_text, require, to_unix
+from assistant_crm.services.delivery.channels.inbound import (
+    InboundEvent,
+    ItemErrors,
+    as_id,
+    clean_text,
+    require,
+    to_unix,
+)
 from assistant_crm.services.infra.errors import ValidationError
 
 log = logging.getLogger("assistant_crm.channels.messenger_in")
@@ -29,6 +36,7 @@ def parse(payload: Any) -> list[InboundEvent]:
         raise ValidationError(f"object must be 'page' or 'instagram', got {str(obj)[:40]!r}", field="object")
     platform = OBJECTS[obj]
     events: list[InboundEvent] = []
+    skipped = ItemErrors(platform)
     for i, entry in enumerate(require(payload, "entry", "body", list)):
         if not isinstance(entry, dict):
             raise ValidationError(f"entry[{i}] must be a JSON object", field=f"entry[{i}]")
@@ -40,8 +48,11 @@ def parse(payload: Any) -> list[InboundEvent]:
         if not isinstance(messaging, list):
             raise ValidationError(f"entry[{i}].messaging must be a list", field=f"entry[{i}].messaging")
         for j, item in enumerate(messaging):
-            events.extend(_item(item, f"entry[{i}].messaging[{j}]", platform))
-    return events
+            try:
+                events.extend(_item(item, f"entry[{i}].messaging[{j}]", platform))
+            except ValidationError as e:
+                skipped.skip(e)
+    return skipped.check(events)
 
 
 def _item(item: Any, where: str, platform: str) -> list[InboundEvent]:

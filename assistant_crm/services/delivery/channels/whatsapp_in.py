@@ -16,6 +16,7 @@ from typing import Any
 from assistant_crm.services.delivery.channels.inbound import (
     STATUS_STATES,
     InboundEvent,
+    ItemErrors,
     as_id,
     clean_text,
     normalise_phone,
@@ -46,6 +47,7 @@ def parse(payload: Any) -> list[InboundEvent]:
         raise ValidationError(f"object must be {OBJECT!r}, got {str(obj)[:40]!r}", field="object")
     entries = require(payload, "entry", "body", list)
     events: list[InboundEvent] = []
+    skipped = ItemErrors("whatsapp")
     for i, entry in enumerate(entries):
         changes = require(entry, "changes", f"entry[{i}]", list)
         for j, change in enumerate(changes):
@@ -55,22 +57,29 @@ def parse(payload: Any) -> list[InboundEvent]:
                 log.info("whatsapp: ignoring change field %r", field[:40])
                 continue
             value = require(change, "value", where, dict)
-            events.extend(_from_value(value, f"{where}.value"))
-    return events
+            events.extend(_from_value(value, f"{where}.value", skipped))
+    return skipped.check(events)
 
 
-def _from_value(value: dict[str, Any], where: str) -> list[InboundEvent]:
+def _from_value(value: dict[str, Any], where: str, skipped: ItemErrors) -> list[InboundEvent]:
     names: dict[str, str] = {}
     for contact in value.get("contacts") or []:
         if isinstance(contact, dict) and contact.get("wa_id"):
             names[str(contact["wa_id"])] = clean_text((contact.get("profile") or {}).get("name"))[:140]
     events: list[InboundEvent] = []
     for k, message in enumerate(value.get("messages") or []):
-        event = _message(message, f"{where}.messages[{k}]", names)
+        try:
+            event = _message(message, f"{where}.messages[{k}]", names)
+        except ValidationError as e:
+            skipped.skip(e)
+            continue
         if event is not None:
             events.append(event)
     for k, status in enumerate(value.get("statuses") or []):
-        events.append(_status(status, f"{where}.statuses[{k}]"))
+        try:
+            events.append(_status(status, f"{where}.statuses[{k}]"))
+        except ValidationError as e:
+            skipped.skip(e)
     return events
 
 
