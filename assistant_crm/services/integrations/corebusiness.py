@@ -17,7 +17,6 @@ person verified in the session (see ``services/live_data.py``).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -482,7 +481,6 @@ def reset_breakers() -> None:
 # --------------------------------------------------------------------------- client
 
 
-_CANONICAL_NRC = re.compile(r"[0-9]{6}/[0-9]{2}/[0-9]")
 # Only answers that say CoreBusiness itself is unwell open the breaker: a 4xx
 # (our input, our key, a missing record) is "neutral" whatever the input was.
 _FAILURE_KINDS = {"rate_limited", "unavailable", "server_error", "timeout", "connection", "malformed"}
@@ -540,14 +538,11 @@ class CoreBusinessClient:
     def verify_identity(self, nrc: str, full_name: str) -> VerifyResult:
         """POST /v1/identity/verify.
 
-        The NRC goes out folded to ASCII ``NNNNNN/NN/N``; anything else is refused
-        here (``bad_request``) without a call, so malformed input can never count
-        toward the circuit breaker and open it for everyone (issue 12.2)."""
+        The NRC and name go out folded (NFKC, every digit ASCII), so the same NRC
+        typed in another script reaches CoreBusiness as ``NNNNNN/NN/N``; what it
+        refuses as malformed (a 4xx) never counts toward the circuit breaker
+        (issue 12.2)."""
         nrc, full_name = fold(nrc).strip(), fold(full_name).strip()
-        if not _CANONICAL_NRC.fullmatch(nrc) or not full_name:
-            raise CoreBusinessError(
-                "nrc must look like NNNNNN/NN/N and full_name is required", kind="bad_request"
-            )
         payload = self._call(
             "POST", "/v1/identity/verify", "/v1/identity/verify", json={"nrc": nrc, "full_name": full_name}
         )
