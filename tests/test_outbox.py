@@ -569,3 +569,51 @@ def test_backoff_grows_and_honours_retry_after():
     assert 10 <= outbox.backoff_seconds(3, base=5) <= 20
     assert outbox.backoff_seconds(20, base=5, cap=900) <= 900
     assert outbox.backoff_seconds(1, retry_after=120, base=5) >= 120
+
+
+def test_dispatch_due_interleaves_conversations_behind_a_long_one(rt, telegram):
+    """Issue 12 item 9: after a crash, one conversation with 400 queued parts
+    (the oldest due rows) must not stall the others: every conversation's
+    head goes in the first round, and the long one keeps its order."""
+    rt.queue.join(timeout=10)
+    long_due = rt.clock.now() - timedelta(minutes=10)
+    for i in range(1, 401):
+        rt.store.insert(
+            DT,
+            {
+                "platform": "telegram",
+                "direction": "outbound",
+                "recipient_id": "9000",
+                "status": "queued",
+                "attempts": 0,
+                "sequence": i,
+                "idempotency_key": f"out:long-{i}",
+                "next_attempt_at": long_due,
+                "payload": {"channel": "telegram", "recipient_id": "9000", "text": f"part {i}"},
+            },
+        )
+    others = [str(9001 + k) for k in range(5)]
+    for chat in others:
+        for i in (1, 2):
+            rt.store.insert(
+                DT,
+                {
+                    "platform": "telegram",
+                    "direction": "outbound",
+                    "recipient_id": chat,
+                    "status": "queued",
+                    "attempts": 0,
+                    "sequence": i,
+                    "idempotency_key": f"out:{chat}-{i}",
+                    "next_attempt_at": rt.clock.now() - timedelta(seconds=1),
+                    "payload": {"channel": "telegram", "recipient_id": chat, "text": f"{chat} {i}"},
+                },
+            )
+    outbox.dispatch_due()
+    order = [(str(m["recipient"]), m["text"]) for m in telegram.accepted]
+    for chat in others:
+        assert telegram.texts(chat) == [f"{chat} 1", f"{chat} 2"]
+        # interleaved: each short conversation was done within the long one's first parts
+        assert order.index((chat, f"{chat} 2")) < 20
+    long_texts = telegram.texts("9000")
+    assert long_texts and long_texts == [f"part {i}" for i in range(1, len(long_texts) + 1)]

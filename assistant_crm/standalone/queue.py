@@ -24,28 +24,47 @@ def resolve(method: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
-class ThreadQueue:
-    """Runs enqueued jobs on ``workers`` daemon threads."""
+# Jobs that get threads of their own, so that they never wait behind a backlog
+# of other jobs: a reply already produced must not queue behind the turns of a
+# burst (head-of-line blocking), and its sender mostly waits on the network.
+DELIVERY_METHOD = "assistant_crm.services.delivery.outbox.dispatch"
+DELIVERY_THREADS = 16
 
-    def __init__(self, workers: int = 2):
-        self._q: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-        self._threads: list[threading.Thread] = []
+
+class ThreadQueue:
+    """Runs enqueued jobs on ``workers`` daemon threads; the methods in
+    ``lanes`` (method -> threads) run on threads of their own.
+
+    Idle threads block on their queue (a condition variable): new work wakes
+    one at once, nothing polls.
+    """
+
+    def __init__(self, workers: int = 2, lanes: dict[str, int] | None = None):
         self._pending = 0
         self._cv = threading.Condition()
         self.failures = 0
-        for i in range(max(1, workers)):
-            t = threading.Thread(target=self._work, name=f"assistant-crm-worker-{i}", daemon=True)
+        self._queues: dict[str, queue.Queue[tuple[str, dict[str, Any]] | None]] = {}
+        self._threads: list[tuple[queue.Queue, threading.Thread]] = []
+        self._q = self._lane("", workers, "assistant-crm-worker")
+        for method, threads in ({DELIVERY_METHOD: DELIVERY_THREADS} if lanes is None else lanes).items():
+            self._queues[method] = self._lane(method, threads, "assistant-crm-send")
+
+    def _lane(self, method: str, threads: int, prefix: str) -> queue.Queue:
+        q: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        for i in range(max(1, threads)):
+            t = threading.Thread(target=self._work, args=(q,), name=f"{prefix}-{i}", daemon=True)
             t.start()
-            self._threads.append(t)
+            self._threads.append((q, t))
+        return q
 
     def enqueue(self, method: str, **kwargs: Any) -> None:
         with self._cv:
             self._pending += 1
-        self._q.put((method, kwargs))
+        self._queues.get(method, self._q).put((method, kwargs))
 
-    def _work(self) -> None:
+    def _work(self, q: queue.Queue) -> None:
         while True:
-            item = self._q.get()
+            item = q.get()
             if item is None:
                 return
             method, kwargs = item
@@ -60,7 +79,7 @@ class ThreadQueue:
                     self._cv.notify_all()
 
     def join(self, timeout: float = 10.0) -> bool:
-        """Wait until no job is queued or running; False on timeout."""
+        """Wait until no job is queued or running in any lane; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cv:
             while self._pending > 0:
@@ -71,8 +90,8 @@ class ThreadQueue:
         return True
 
     def stop(self) -> None:
-        for _ in self._threads:
-            self._q.put(None)
+        for q, _ in self._threads:
+            q.put(None)
 
 
 class Scheduler:

@@ -180,6 +180,8 @@ class SQLStore:
         )
         self.metadata = build_metadata()
         self.defs = doctypes()
+        # Built statements by shape (see _plan); a dict is safe to share between threads.
+        self._statements: dict[tuple, Any] = {}
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
@@ -297,12 +299,18 @@ class SQLStore:
                     pass
         return data
 
-    def _where(self, table: sa.Table, filters: Row | None) -> list[Any]:
-        clauses = []
-        for key, cond in (filters or {}).items():
+    def _plan(self, table: sa.Table, filters: Row | None) -> tuple[tuple, dict[str, Any]]:
+        """The shape of ``filters`` (columns, operators, NULL tests) and the bound values.
+
+        Statements are built once per shape and cached (:meth:`_cached`):
+        building a SELECT with SQLAlchemy's expression language cost more CPU
+        (~0.4 ms) than running it on SQLite.
+        """
+        shape: list[tuple[str, str, str]] = []
+        params: dict[str, Any] = {}
+        for i, (key, cond) in enumerate((filters or {}).items()):
             if key not in table.c:
                 raise ValidationError(f"{table.name[3:]} has no field {key!r}", field=key)
-            col = table.c[key]
             op, value = ("=", cond)
             if (
                 isinstance(cond, tuple)
@@ -311,12 +319,34 @@ class SQLStore:
                 and cond[0].lower() in _OPS
             ):
                 op, value = cond[0].lower(), cond[1]
-            if isinstance(value, (dict, list)) and op not in ("in", "not in"):
+            if op in ("in", "not in"):
+                params[f"w{i}"] = list(value)
+                shape.append((key, op, "v"))
+                continue
+            if isinstance(value, (dict, list)):
                 value = json.dumps(value)
+            if op == "is":
+                shape.append((key, op, "set" if value == "set" else "unset"))
+            elif op in ("=", "!=") and value is None:
+                shape.append((key, op, "null"))
+            else:
+                shape.append((key, op, "v"))
+                params[f"w{i}"] = value
+        return tuple(shape), params
+
+    def _clauses(self, table: sa.Table, shape: tuple) -> list[Any]:
+        clauses = []
+        for i, (key, op, variant) in enumerate(shape):
+            col = table.c[key]
+            if variant in ("null", "set", "unset"):
+                null = variant != "set" if op == "is" else op == "="
+                clauses.append(col.is_(None) if null else col.is_not(None))
+                continue
+            value = sa.bindparam(f"w{i}", type_=col.type, expanding=op in ("in", "not in"))
             if op == "=":
-                clauses.append(col.is_(None) if value is None else col == value)
+                clauses.append(col == value)
             elif op == "!=":
-                clauses.append(col.is_not(None) if value is None else sa.or_(col != value, col.is_(None)))
+                clauses.append(sa.or_(col != value, col.is_(None)))
             elif op == "<":
                 clauses.append(col < value)
             elif op == "<=":
@@ -326,14 +356,20 @@ class SQLStore:
             elif op == ">=":
                 clauses.append(col >= value)
             elif op == "in":
-                clauses.append(col.in_(list(value)))
+                clauses.append(col.in_(value))
             elif op == "not in":
-                clauses.append(col.not_in(list(value)))
+                clauses.append(col.not_in(value))
             elif op == "like":
                 clauses.append(col.like(value))
-            elif op == "is":
-                clauses.append(col.is_not(None) if value == "set" else col.is_(None))
         return clauses
+
+    def _cached(self, key: tuple, build: Callable[[], _T]) -> _T:
+        stmt = self._statements.get(key)
+        if stmt is None:
+            if len(self._statements) > 4000:  # shapes are few; this only bounds a runaway
+                self._statements.clear()
+            stmt = self._statements[key] = build()
+        return stmt
 
     def _order(self, table: sa.Table, order_by: str | None) -> list[Any]:
         if not order_by:
@@ -371,7 +407,7 @@ class SQLStore:
         row.setdefault("idx", 0)
         # Values as parameters, not .values(**row): the statement compiles once
         # per column set and is cached, instead of coercing every value each time.
-        stmt = table.insert()
+        stmt = self._cached(("insert", doctype), table.insert)
         try:
             self._run(lambda conn: conn.execute(stmt, row), write=True)
         except sa.exc.IntegrityError as e:
@@ -384,8 +420,10 @@ class SQLStore:
     def get(self, doctype: str, name: str) -> Row | None:
         d = self._def(doctype)
         table = self._table(doctype)
-        q = sa.select(table).where(table.c.name == name)
-        r = self._run(lambda conn: conn.execute(q).first(), write=False)
+        q = self._cached(
+            ("get", doctype), lambda: sa.select(table).where(table.c.name == sa.bindparam("w_name"))
+        )
+        r = self._run(lambda conn: conn.execute(q, {"w_name": name}).first(), write=False)
         return self._decode(d, r) if r is not None else None
 
     def get_by(self, doctype: str, filters: Row, order_by: str | None = None) -> Row | None:
@@ -404,19 +442,31 @@ class SQLStore:
     ) -> list[Row]:
         d = self._def(doctype)
         table = self._table(doctype)
-        cols = [table.c[f] for f in fields] if fields else [table]
-        q = sa.select(*cols).where(*self._where(table, filters)).order_by(*self._order(table, order_by))
-        if limit is not None:
-            q = q.limit(int(limit))
-        if offset:
-            q = q.offset(int(offset))
-        rows = self._run(lambda conn: conn.execute(q).all(), write=False)
+        shape, params = self._plan(table, filters)
+        field_names = tuple(fields) if fields else ()
+        lim = int(limit) if limit is not None else None
+
+        def build() -> Any:
+            cols = [table.c[f] for f in field_names] if field_names else [table]
+            q = sa.select(*cols).where(*self._clauses(table, shape)).order_by(*self._order(table, order_by))
+            if lim is not None:
+                q = q.limit(lim)
+            if offset:
+                q = q.offset(int(offset))
+            return q
+
+        q = self._cached(("list", doctype, shape, field_names, order_by, lim, int(offset or 0)), build)
+        rows = self._run(lambda conn: conn.execute(q, params).all(), write=False)
         return [self._decode(d, r) for r in rows]
 
     def count(self, doctype: str, filters: Row | None = None) -> int:
         table = self._table(doctype)
-        q = sa.select(sa.func.count()).select_from(table).where(*self._where(table, filters))
-        return int(self._run(lambda conn: conn.execute(q).scalar_one(), write=False))
+        shape, params = self._plan(table, filters)
+        q = self._cached(
+            ("count", doctype, shape),
+            lambda: sa.select(sa.func.count()).select_from(table).where(*self._clauses(table, shape)),
+        )
+        return int(self._run(lambda conn: conn.execute(q, params).scalar_one(), write=False))
 
     def update(self, doctype: str, name: str, values: Row) -> None:
         self.update_where(doctype, {"name": name}, values)
@@ -426,9 +476,13 @@ class SQLStore:
         table = self._table(doctype)
         data = self._encode(d, values, partial=True)
         data.setdefault("modified", self.clock.now())
-        stmt = table.update().where(*self._where(table, filters))
+        shape, params = self._plan(table, filters)
+        stmt = self._cached(
+            ("update", doctype, shape, tuple(data)),
+            lambda: table.update().where(*self._clauses(table, shape)),
+        )
         try:
-            res = self._run(lambda conn: conn.execute(stmt, data), write=True)
+            res = self._run(lambda conn: conn.execute(stmt, {**data, **params}), write=True)
         except sa.exc.IntegrityError as e:
             raise DuplicateError(f"{doctype}: update clashes with an existing row ({e.orig})") from None
         return int(res.rowcount or 0)

@@ -88,6 +88,9 @@ class FakePlatform(platforms.Platform):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle plus
+            # the client's delayed ACK add ~40 ms to a kept-alive send.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass

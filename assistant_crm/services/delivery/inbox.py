@@ -43,6 +43,7 @@ STALE_RECEIVED = timedelta(seconds=30)
 STALE_PROCESSING = timedelta(minutes=5)
 LOCK_TTL_SECONDS = 180  # longer than the slowest turn (Gemini + CoreBusiness timeouts)
 RECOVER_BATCH = 500
+DRAIN_BATCH = 20  # a sender's waiting events read and claimed at once
 STATUS_LOOKUP_ATTEMPTS = 3
 PROCESS_METHOD = "assistant_crm.services.delivery.inbox.process"
 _INT32_MAX = 2**31 - 1
@@ -86,7 +87,14 @@ def accept(
         log.info("inbox: duplicate %s event %s (first %s)", platform, event_type, existing["name"])
         return str(existing["name"]), True
     try:
-        rt.queue.enqueue(PROCESS_METHOD, event_id=event_id)
+        # The row's routing goes with the job, so the worker need not read it back first.
+        rt.queue.enqueue(
+            PROCESS_METHOD,
+            event_id=event_id,
+            platform=platform,
+            sender=row["recipient_id"],
+            event_type=event_type,
+        )
     except Exception:
         # Stored is what matters: recover() queues it again once the queue is back.
         log.exception("inbox: could not queue event %s; recover() will pick it up", event_id)
@@ -101,8 +109,16 @@ def accept_event(event: InboundEvent, remote_ip: str = "") -> tuple[str, bool]:
     return accept(event.platform, event.idempotency_id, payload, event.event_type)
 
 
-def process(event_id: str) -> None:
-    """Background job: produce the turn (or apply the status) for one event."""
+def process(event_id: str, platform: str = "", sender: str = "", event_type: str = "") -> None:
+    """Background job: produce the turn (or apply the status) for one event.
+
+    ``platform``/``sender``/``event_type`` are the row's own values when the
+    job comes from :func:`accept` (saves reading the row back); without them
+    (``recover``, older queued jobs) the row is read first.
+    """
+    if event_type == "message" and platform and sender:
+        _drain(platform, sender)  # the event is among the sender's waiting ones, or already done
+        return
     rt = get_runtime()
     row = rt.store.get(DOCTYPE, event_id)
     if row is None:
@@ -121,8 +137,9 @@ def _lock_key(platform: str, sender: str) -> str:
     return f"acrm:inbox:sender:{digest}"
 
 
-def _next_waiting(platform: str, sender: str) -> dict[str, Any] | None:
-    return get_runtime().store.get_by(
+def _waiting(platform: str, sender: str, limit: int) -> list[dict[str, Any]]:
+    """The sender's events still to answer, oldest (platform time) first."""
+    return get_runtime().store.list(
         DOCTYPE,
         {
             "recipient_id": sender,
@@ -132,11 +149,18 @@ def _next_waiting(platform: str, sender: str) -> dict[str, Any] | None:
             "status": "received",
         },
         order_by="sequence asc, creation asc",
+        limit=limit,
     )
 
 
 def _drain(platform: str, sender: str) -> None:
-    """Process the sender's waiting events in order while holding its lock."""
+    """Process the sender's waiting events in order while holding its lock.
+
+    The waiting events are read and claimed a batch at a time. An event
+    accepted while the lock is held finds it taken and is left to the
+    holder, which looks once more after it lets go (and takes the lock
+    again if it finds one).
+    """
     rt = get_runtime()
     key = _lock_key(platform, sender)
     while True:
@@ -145,31 +169,64 @@ def _drain(platform: str, sender: str) -> None:
             return  # the holder will find our event before it lets go
         failed = False
         try:
-            while True:
-                row = _next_waiting(platform, sender)
-                if row is None:
-                    break
-                if not _process_row(row):
-                    failed = True  # keep the order: later events wait for this one's retry
+            while not failed:
+                rows = _waiting(platform, sender, DRAIN_BATCH)
+                failed = not _process_batch(rows)
+                if len(rows) < DRAIN_BATCH:
                     break
         finally:
             if rt.cache.get(key) == token:
                 rt.cache.delete(key)
-        # An event accepted just as we let go found the lock taken and left it
-        # to us: look once more.
-        if failed or _next_waiting(platform, sender) is None:
+        if failed or not _waiting(platform, sender, 1):
             return
 
 
-def _process_row(row: dict[str, Any]) -> bool:
-    """Claim and handle one row; False when handling failed (row left for a retry)."""
+def _process_batch(rows: list[dict[str, Any]]) -> bool:
+    """Claim the rows with one compare-and-set and handle them in order;
+    False when one failed (the rest are handed back, still in order)."""
+    if len(rows) < 2:
+        return all(_process_row(row) for row in rows)
+    rt = get_runtime()
+    names = [r["name"] for r in rows]
+    mark = f"claimed {secrets.token_hex(8)}"
+    claimed = rt.store.update_where(
+        DOCTYPE, {"name": ("in", names), "status": "received"}, {"status": "processing", "last_error": mark}
+    )
+    rt.store.commit()
+    if claimed != len(names):
+        # Someone else (recover) took some: ours are the ones with our mark.
+        mine = {
+            r["name"]
+            for r in rt.store.list(
+                DOCTYPE, {"name": ("in", names), "last_error": mark}, fields=["name"], limit=len(names)
+            )
+        }
+        rows = [r for r in rows if r["name"] in mine]
+    for i, row in enumerate(rows):
+        if not _process_row(row, claimed=True):
+            rest = [r["name"] for r in rows[i + 1 :]]
+            if rest:
+                rt.store.update_where(
+                    DOCTYPE,
+                    {"name": ("in", rest), "status": "processing", "last_error": mark},
+                    {"status": "received", "last_error": ""},
+                )
+                rt.store.commit()
+            return False
+    return True
+
+
+def _process_row(row: dict[str, Any], claimed: bool = False) -> bool:
+    """Claim (unless ``claimed`` already) and handle one row; False when
+    handling failed (row left for a retry)."""
     rt = get_runtime()
     name = row["name"]
-    if not rt.store.update_where(DOCTYPE, {"name": name, "status": "received"}, {"status": "processing"}):
-        return True  # someone else claimed it
-    # Under Frappe a job is one transaction: commit the claim so other workers see
-    # it without waiting on the row lock, and each finished turn on its own.
-    rt.store.commit()
+    if not claimed:
+        if not rt.store.update_where(DOCTYPE, {"name": name, "status": "received"}, {"status": "processing"}):
+            return True  # someone else claimed it
+        # Under Frappe a job is one transaction: commit the claim so other workers see
+        # it without waiting on the row lock, and each finished turn on its own.
+        rt.store.commit()
     try:
         payload = row.get("payload") or {}
         if isinstance(payload, str):

@@ -50,6 +50,8 @@ OUTBOUND_CHANNELS = ("whatsapp", "telegram", "messenger", "instagram", "sms")
 DISPATCH_METHOD = "assistant_crm.services.delivery.outbox.dispatch"
 MAX_TEXT = 100_000  # far above any reply; guards the store against a runaway text
 CHAIN_LIMIT = 200  # parts sent in one dispatch call before yielding the worker
+HEAD_PAGES = 10  # pages read by dispatch_due looking for distinct conversations
+DUE_BUDGET_SECONDS = 20.0  # dispatch_due stops chaining after this; the next run goes on
 
 # Receipt states, ranked: a receipt never moves a record to a lower rank.
 RANK = {"queued": 0, "sending": 1, "sent": 2, "failed": 3, "delivered": 4, "read": 5}
@@ -101,8 +103,8 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
     rt = get_runtime()
     texts, note = _split(rt, channel, text, bool(msg.quick_replies))
     names: list[str] = []
-    with _ConversationLock(rt, channel, recipient):
-        seq = _last_sequence(rt, channel, recipient)
+    with _ConversationLock(rt, channel, recipient) as lock:
+        seq, pending = _last_sequence(rt, channel, recipient)
         now = rt.clock.now()
         for i, part_text in enumerate(texts, start=1):
             last = i == len(texts)
@@ -142,7 +144,10 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
     if note:
         log.warning("outbound %s: %s", names[-1], note)
     log.info("outbound queued: %s part(s) on %s, first %s", len(names), channel, names[0])
-    rt.queue.enqueue(DISPATCH_METHOD, name=names[0])
+    # Nothing of the conversation still queued or sending (and the sequence was
+    # numbered under the lock): the first part is the head, and dispatch may skip
+    # looking for earlier parts.
+    rt.queue.enqueue(DISPATCH_METHOD, name=names[0], head=lock.held and not pending)
     return names[0]
 
 
@@ -160,15 +165,20 @@ def _split(rt: Runtime, channel: str, text: str, has_quick_replies: bool) -> tup
     return segments.split_for_channel(text, channel, last_limit=last_limit), ""
 
 
-def _last_sequence(rt: Runtime, channel: str, recipient: str) -> int:
+def _last_sequence(rt: Runtime, channel: str, recipient: str) -> tuple[int, bool]:
+    """The conversation's highest sequence, and whether that part is still
+    queued or sending. Parts are sent in order, so when the last one is
+    settled every earlier one is too."""
     rows = rt.store.list(
         DOCTYPE,
         {"direction": "outbound", "platform": channel, "recipient_id": recipient},
-        fields=["sequence"],
+        fields=["sequence", "status"],
         order_by="sequence desc",
         limit=1,
     )
-    return int(rows[0].get("sequence") or 0) if rows else 0
+    if not rows:
+        return 0, False
+    return int(rows[0].get("sequence") or 0), rows[0].get("status") in ("queued", "sending")
 
 
 class _ConversationLock:
@@ -221,39 +231,67 @@ def backoff_seconds(
     return delay
 
 
-def dispatch(name: str) -> str:
+def dispatch(name: str, head: bool = False) -> str:
     """Send outbox record ``name`` if it is due and first in its conversation,
     then the conversation's next parts. Returns the record's status afterwards
-    (``queued`` when it is not due or waits behind an earlier part)."""
+    (``queued`` when it is not due or waits behind an earlier part).
+
+    ``head``: the caller knows no earlier part of the conversation is pending
+    (:func:`enqueue_outbound` saw the conversation settled): one query less."""
     rt = get_runtime()
     row = rt.store.get(DOCTYPE, name)
     if not row or row.get("direction") != "outbound":
         log.warning("dispatch: no outbound record %s", name)
         return "missing"
-    results = _run([row], chain=True)
+    results = _run([row], chain=True, heads=head)
     return results.get(name) or str((rt.store.get(DOCTYPE, name) or {}).get("status") or "missing")
 
 
 def dispatch_due(limit: int = 200) -> dict[str, int]:
     """Requeue records stuck in ``sending`` past their lease and send every
-    due conversation head. Returns counts by outcome (for logs and tests)."""
+    due conversation head. Returns counts by outcome (for logs and tests).
+
+    Fair: up to ``limit`` *conversations* are served, one head each, and
+    their later parts follow in rounds (one part per conversation per
+    round), so a conversation with hundreds of queued parts neither fills
+    the page nor holds the others back.
+    """
     rt = get_runtime()
     now = rt.clock.now()
     counts: dict[str, int] = {"requeued": _recover_stuck(rt, now, limit)}
-    rows = rt.store.list(
-        DOCTYPE,
-        {"direction": "outbound", "status": "queued", "next_attempt_at": ("<=", now)},
-        order_by="next_attempt_at asc, sequence asc",
-        limit=limit,
-    )
-    heads: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in rows:
-        key = (str(r.get("platform")), str(r.get("recipient_id")))
-        if key not in heads or _order_key(r) < _order_key(heads[key]):
-            heads[key] = r
-    for status in _run(list(heads.values()), chain=True).values():
+    heads = _due_heads(rt, now, limit)
+    for status in _run(list(heads.values()), chain=True, budget=DUE_BUDGET_SECONDS).values():
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def _due_heads(rt: Runtime, now: datetime, limit: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """The earliest due part of up to ``limit`` conversations, earliest due first.
+
+    Each page leaves out the recipients already seen, so every page adds at
+    least one conversation however many parts the first ones have queued.
+    """
+    heads: dict[tuple[str, str], dict[str, Any]] = {}
+    seen: list[str] = []
+    for _ in range(HEAD_PAGES):
+        filters: dict[str, Any] = {
+            "direction": "outbound",
+            "status": "queued",
+            "next_attempt_at": ("<=", now),
+        }
+        if seen:
+            filters["recipient_id"] = ("not in", seen)
+        rows = rt.store.list(DOCTYPE, filters, order_by="next_attempt_at asc, sequence asc", limit=limit)
+        for r in rows:
+            key = (str(r.get("platform")), str(r.get("recipient_id")))
+            if key not in heads and len(heads) >= limit:
+                continue
+            if key not in heads or _order_key(r) < _order_key(heads[key]):
+                heads[key] = r
+        seen = sorted({str(r.get("recipient_id")) for r in rows} | set(seen))
+        if len(rows) < limit or len(heads) >= limit:
+            break
+    return heads
 
 
 def _order_key(row: dict[str, Any]) -> tuple[int, str]:
@@ -288,17 +326,23 @@ def _recover_stuck(rt: Runtime, now: datetime, limit: int) -> int:
     return n
 
 
-def _run(items: Iterable[str | dict[str, Any]], chain: bool) -> dict[str, str]:
+def _run(
+    items: Iterable[str | dict[str, Any]], chain: bool, budget: float | None = None, heads: bool = False
+) -> dict[str, str]:
     """Claim, send in parallel, record; then, for conversations whose part was
-    sent, continue with their next due part. ``items`` are record names or
-    rows already read. Returns name -> status."""
+    sent, continue with their next due part (one part per conversation per
+    round: conversations interleave). ``items`` are record names or rows
+    already read; ``budget`` (seconds) stops the chaining early. Returns
+    name -> status. ``heads``: the items are known to be their conversation's
+    first pending part."""
     rt = get_runtime()
+    stop_at = time.monotonic() + budget if budget is not None else None
     results: dict[str, str] = {}
     # (item, follows): ``follows`` marks the next part of a conversation whose
     # previous part was just sent; nothing earlier can be pending then.
-    batch: list[tuple[str | dict[str, Any], bool]] = [(item, False) for item in items]
+    batch: list[tuple[str | dict[str, Any], bool]] = [(item, heads) for item in items]
     rounds = 0
-    while batch and rounds < CHAIN_LIMIT:
+    while batch and rounds < CHAIN_LIMIT and (stop_at is None or time.monotonic() < stop_at):
         rounds += 1
         claims: list[_Claim] = []
         for item, follows in batch:
