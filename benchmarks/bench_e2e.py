@@ -364,7 +364,11 @@ def run(
             last_reply = max(last_reply, max(m["at"] for m in msgs))
             texts = [m["text"] for m in msgs]
             doubled_parts += len(texts) - len(set(texts))
-    lost = sum(1 for k in acked if k not in got)
+    unanswered = sum(1 for k in acked if k not in got)
+    # Unanswered but still waiting (inbound not processed, or its reply not yet
+    # sent) is late, not lost; lost is what is neither answered nor waiting.
+    waiting = backlog_end["inbound_waiting"] + backlog_end["outbound_waiting"]
+    lost = max(0, unanswered - waiting)
     statuses: dict[str, int] = {}
     for r in sent:
         statuses[str(r[2])] = statuses.get(str(r[2]), 0) + 1
@@ -394,6 +398,7 @@ def run(
         "backlog_at_load_end": {k: backlog_at_load_end[k] for k in ("inbound_waiting", "outbound_waiting")},
         "backlog_at_end": {k: backlog_end[k] for k in ("inbound_waiting", "outbound_waiting")},
         "dead": {"inbound": backlog_end["inbound_dead"], "outbound": backlog_end["outbound_dead"]},
+        "unanswered_at_end": unanswered,
         "lost": lost,
         "doubled": doubled_parts + backlog_end["inbound_rows"] - backlog_end["inbound_distinct"],
         "load_average_before_after": [round(load0, 1), round(load1, 1)],

@@ -432,3 +432,43 @@ def test_insert_clash_is_a_duplicate_error_without_a_leftover_message(fake_frapp
     assert fr.local.message_log == [{"message": "earlier"}]
     with pytest.raises(errors.ValidationError, match="no field 'bogus'"):
         m.FrappeStore().insert("Omnichannel Message", {"bogus": 1})
+
+
+def test_settings_are_read_once_per_site_until_saved(fake_frappe):
+    """A turn reads 20-30 settings: one read of the Single (passwords decrypted
+    once) per site and process, read again only after a save commits."""
+    fr, m = fake_frappe
+    reads: list[str] = []
+    stored = {"assistant_name": "Mwana", "whatsapp_app_secret": "s3cret"}
+
+    class SettingsDoc:
+        def get(self, fieldname):
+            return stored.get(fieldname) if fieldname != "whatsapp_app_secret" else "*****"
+
+        def get_password(self, fieldname, raise_exception=True):
+            reads.append(f"password:{fieldname}")
+            return stored.get(fieldname)
+
+    def get_single(doctype):
+        reads.append(doctype)
+        return SettingsDoc()
+
+    committed: list = []
+    fr.get_single = get_single
+    fr.db = types.SimpleNamespace(after_commit=types.SimpleNamespace(add=committed.append))
+    m.install()
+    rt = get_runtime()
+    for _ in range(3):
+        assert rt.settings.str("assistant_name") == "Mwana"
+        assert rt.settings.str("whatsapp_app_secret") == "s3cret"
+    assert reads.count("Assistant CRM Settings") == 1
+    assert reads.count("password:whatsapp_app_secret") == 1
+
+    stored["assistant_name"] = "Chanda"
+    for hook in rt.extras["on_settings_change"]:
+        hook()
+    assert rt.settings.str("assistant_name") == "Mwana"  # not before the save commits
+    for callback in committed:
+        callback()
+    assert rt.settings.str("assistant_name") == "Chanda"
+    assert reads.count("Assistant CRM Settings") == 2

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
-from assistant_crm.services.delivery import attachments
+from assistant_crm.services.delivery import attachments, message_signals
 from assistant_crm.services.infra import rate_limit
 from assistant_crm.services.infra.errors import AppError, NotFound, ServiceUnavailable, ValidationError
 from assistant_crm.services.infra.ports import get_runtime
@@ -144,13 +144,46 @@ def _messages_after(session_name: str, after: datetime | None, skip: str | None)
     return [context.as_api_message(r) for r in rows if r.get("name") != skip]
 
 
+def _wait_for_messages(
+    session_name: str, after: datetime | None, skip: str | None, wait: float
+) -> list[dict[str, Any]]:
+    """The messages after ``after``; when there are none, wait up to ``wait``
+    seconds for one.
+
+    The wait is on the session's wake-up signal (``message_signals``: set
+    when a message of the session is committed, in this process or, with
+    Redis, another), registered before the first read so nothing committed
+    in between is missed: an idle visitor makes no database query. A runtime
+    without signals (Frappe, whose desk has its own realtime) polls every
+    half second.
+    """
+    deadline = time.monotonic() + wait
+    signals = message_signals.signals()
+    if signals is None or wait <= 0:
+        messages = _messages_after(session_name, after, skip)
+        while not messages and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_SECONDS)
+            messages = _messages_after(session_name, after, skip)
+        return messages
+    with signals.listen(session_name) as woken:
+        messages = _messages_after(session_name, after, skip)
+        while not messages:
+            left = deadline - time.monotonic()
+            if left <= 0 or not woken.wait(left):
+                break
+            woken.clear()
+            messages = _messages_after(session_name, after, skip)
+    return messages
+
+
 @endpoint(allow_guest=True, methods=("GET", "POST"))
 def get_messages(session_id: Any = None, since: str | None = None, timeout: Any = 0) -> dict[str, Any]:
     """The web session's messages after ``since`` (a message id or an ISO time), oldest first.
 
     Long-poll: with ``timeout`` (seconds, at most 25) the call waits until a
-    new message arrives (an agent's reply) or the time is up, checking every
-    half second. Without ``since`` it returns the latest 200 messages.
+    new message arrives (an agent's reply) or the time is up; while it waits
+    it makes no database query (see :func:`_wait_for_messages`). Without
+    ``since`` it returns the latest 200 messages.
     """
     session = _session_or_404(session_id)
     try:
@@ -160,11 +193,7 @@ def get_messages(session_id: Any = None, since: str | None = None, timeout: Any 
     wait = max(0.0, min(wait, MAX_POLL_SECONDS))
     _limits(session.visitor_token, kind="poll", factor=POLL_LIMIT_FACTOR)
     after, skip = _since_time(session.name, since)
-    deadline = time.monotonic() + wait
-    messages = _messages_after(session.name, after, skip)
-    while not messages and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_SECONDS)
-        messages = _messages_after(session.name, after, skip)
+    messages = _wait_for_messages(session.name, after, skip, wait)
     fresh = context.get_session(session.name) or session
     return {
         "session_id": session_id,

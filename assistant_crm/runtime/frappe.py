@@ -41,7 +41,8 @@ from assistant_crm.api.endpoint import (
 from assistant_crm.api.errors_shape import FRAPPE_EXC_NAMES, error_payload  # noqa: F401 (re-exported)
 from assistant_crm.services.infra import errors
 from assistant_crm.services.infra.ports import Row, Runtime, set_runtime_factory
-from assistant_crm.services.infra.settings import SETTINGS_DOCTYPE, Settings, secret_fields
+from assistant_crm.services.infra.settings import SETTINGS_DOCTYPE, Settings, secret_fields, settings_fields
+from assistant_crm.services.infra.versioned_cache import VersionedCache
 
 log = logging.getLogger("assistant_crm.runtime.frappe")
 
@@ -379,15 +380,49 @@ class FrappeClock:
 
 
 class FrappeSettingsSource:
-    """Reads the Single DocType; Password fields come back decrypted."""
+    """Reads the Single DocType; Password fields come back decrypted.
+
+    The values are read once per site and process (one ``get_single``, the
+    passwords decrypted once) and kept until the settings are saved: a turn
+    reads 20-30 settings, and each used to be a query
+    (``get_single_value`` caches per request only) or, for a Password, a
+    query and a decrypt. Saving the settings stamps a new version in the
+    site cache after the commit (:meth:`invalidate`); every process checks
+    the stamp at most every 2 seconds and reads the settings again.
+    """
+
+    VERSION_KEY = "settings:version"
+
+    def __init__(self) -> None:
+        self._values: VersionedCache[dict[str, Any]] = VersionedCache(
+            lambda _store: self._read(), version_key=self.VERSION_KEY, version_check=2.0, per_store=False
+        )
+
+    @staticmethod
+    def _read() -> dict[str, Any]:
+        doc = frappe.get_single(SETTINGS_DOCTYPE)
+        secrets = secret_fields()
+        values: dict[str, Any] = {}
+        for fieldname in settings_fields():
+            if fieldname in secrets:
+                value = doc.get_password(fieldname, raise_exception=False)
+            else:
+                value = doc.get(fieldname)
+            if value not in (None, ""):
+                values[fieldname] = value
+        return values
 
     def get(self, fieldname: str) -> Any | None:
-        if fieldname in secret_fields():
-            return (
-                frappe.get_cached_doc(SETTINGS_DOCTYPE).get_password(fieldname, raise_exception=False) or None
-            )
-        value = frappe.db.get_single_value(SETTINGS_DOCTYPE, fieldname)
-        return None if value in (None, "") else value
+        return self._values.get().get(fieldname)
+
+    def invalidate(self) -> None:
+        """Read the settings again, everywhere, once this transaction commits
+        (before it, another process would cache the old values under the new stamp)."""
+        callbacks = getattr(getattr(frappe, "db", None), "after_commit", None)
+        if callbacks is not None:
+            callbacks.add(self._values.invalidate)
+        else:
+            self._values.invalidate()
 
 
 # -- runtime per site -----------------------------------------------------------
@@ -403,15 +438,18 @@ def publish_realtime(event: str, payload: Any, task_id: str | None = None) -> No
 
 
 def build_runtime() -> Runtime:
+    source = FrappeSettingsSource()
     rt = Runtime(
         store=FrappeStore(),
         cache=FrappeCache(),
         queue=FrappeQueue(),
-        settings=Settings(FrappeSettingsSource()),
+        settings=Settings(source),
         clock=FrappeClock(),
         name="frappe",
     )
     rt.extras["publish_realtime"] = publish_realtime
+    # The settings controller's on_update calls these (after an audit entry).
+    rt.extras.setdefault("on_settings_change", []).append(source.invalidate)
     return rt
 
 

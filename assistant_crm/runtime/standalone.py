@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from assistant_crm.services.delivery import message_signals
 from assistant_crm.services.infra.ports import Runtime, SystemClock, set_runtime
 from assistant_crm.services.infra.settings import Settings, settings_fields
 from assistant_crm.standalone.cache import MemoryCache, RedisCache
@@ -106,6 +107,11 @@ def create_runtime(
     rt = Runtime(store=store, cache=cache, queue=queue, settings=settings, clock=clock, name="standalone")
     rt.extras["settings_source"] = source
     rt.extras["database_url"] = url
+    # Long-polling visitors wait on these instead of polling the database; with
+    # Redis, processes sharing the database wake each other's visitors.
+    rt.extras[message_signals.EXTRAS_KEY] = message_signals.MessageSignals(
+        redis_url, channel=f"assistant_crm|{_db_tag(url)}|chat-messages"
+    )
     if install:
         set_runtime(rt)
     if seed and install:
@@ -129,6 +135,9 @@ def shutdown(rt: Runtime) -> None:
         sched.stop()
     if hasattr(rt.queue, "stop"):
         rt.queue.stop()
+    signals = rt.extras.get(message_signals.EXTRAS_KEY)
+    if signals is not None:
+        signals.close()
     if hasattr(rt.store, "close"):
         rt.store.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import secrets
@@ -178,6 +179,9 @@ class SQLStore:
         self._tx: contextvars.ContextVar[sa.Connection | None] = contextvars.ContextVar(
             f"acrm_store_tx_{id(self)}", default=None
         )
+        self._after: contextvars.ContextVar[list[Callable[[], Any]] | None] = contextvars.ContextVar(
+            f"acrm_store_after_{id(self)}", default=None
+        )
         self.metadata = build_metadata()
         self.defs = doctypes()
         # Built statements by shape (see _plan); a dict is safe to share between threads.
@@ -212,12 +216,33 @@ class SQLStore:
         if self._tx.get() is not None:
             yield
             return
+        callbacks: list[Callable[[], Any]] = []
         with self.engine.begin() as conn:
             token = self._tx.set(conn)
+            after = self._after.set(callbacks)
             try:
                 yield
             finally:
+                self._after.reset(after)
                 self._tx.reset(token)
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit callback failed")
+
+    def after_commit(self, fn: Callable[[], Any], key: Any = None) -> None:
+        """Call ``fn`` once the open transaction commits (not at all if it
+        rolls back), or now when none is open: each call commits by itself.
+        Callbacks with the same ``key`` run once per transaction."""
+        pending = self._after.get()
+        if pending is None:
+            fn()
+        elif key is None or all(getattr(p, "_acrm_key", None) != key for p in pending):
+            if key is not None:
+                fn = functools.partial(fn)
+                fn._acrm_key = key  # type: ignore[attr-defined]
+            pending.append(fn)
 
     def _run(self, fn: Callable[[sa.Connection], _T], *, write: bool) -> _T:
         """Run ``fn(conn)`` in the open transaction, or else on its own.

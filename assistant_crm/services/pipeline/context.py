@@ -37,6 +37,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from assistant_crm.services.delivery import message_signals
 from assistant_crm.services.dialogue.state import Dialogue, initial_context
 from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.infra.ports import get_runtime
@@ -419,6 +420,8 @@ def append_history(
     if quick_replies:
         row["quick_replies"] = json.dumps(quick_replies, ensure_ascii=False)
     name = rt.store.insert(HISTORY_DOCTYPE, row)
+    if session.channel == "web":
+        message_signals.announce(session.name)  # wakes the visitor's long-poll once committed
     session.message_count += 1
     log.debug("history %s %s/%s: %s", session.name, direction, author, mask_text(text[:60]))
     return name
