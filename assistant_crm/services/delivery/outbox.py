@@ -451,13 +451,21 @@ def _hold_followers(rt: Runtime, row: dict[str, Any], until: datetime) -> None:
 
 
 def _next_in_conversation(rt: Runtime, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The conversation's next pending part after ``row``, if it is still
+    queued. When it is already ``sending`` another worker has taken the
+    conversation over; following it to the part after would skip the
+    earlier-part check and could overtake it."""
     rows = rt.store.list(
         DOCTYPE,
-        {**_conversation(row), "status": "queued", "sequence": (">", int(row.get("sequence") or 0))},
+        {
+            **_conversation(row),
+            "status": ("in", ["queued", "sending"]),
+            "sequence": (">", int(row.get("sequence") or 0)),
+        },
         order_by="sequence asc",
         limit=1,
     )
-    return rows[0] if rows else None
+    return rows[0] if rows and rows[0].get("status") == "queued" else None
 
 
 def _send_all(rt: Runtime, claims: list[_Claim]) -> None:
