@@ -49,6 +49,8 @@ scheduler_events = {
         "* * * * *": [
             "assistant_crm.services.delivery.inbox.recover",
             "assistant_crm.services.delivery.outbox.dispatch_due",
+            # Hand-off: one "still waiting" note, then the give-up offer.
+            "assistant_crm.services.dialogue.handoff.sweep",
         ],
     },
     "daily": [

@@ -839,6 +839,8 @@ def test_number_cards():
 def test_dashboard_charts_and_source():
     charts = _records("dashboard_chart")
     assert len(charts) >= 2
+    for _path, doc in charts:  # a chart without roles is shown to nobody but the System Manager
+        assert {r["role"] for r in doc["roles"]} == OUR_ROLES, doc["name"]
     sources = {doc["name"]: (path, doc) for path, doc in _records("dashboard_chart_source")}
     for path, doc in charts:
         assert doc["doctype"] == "Dashboard Chart" and doc["module"] == MODULE_NAME
@@ -882,10 +884,15 @@ def test_workspace():
     assert {c["chart_name"] for c in ws["charts"]} == charts
     shortcut_labels = {s["label"] for s in ws["shortcuts"]}
     for s in ws["shortcuts"]:
+        if s["type"] == "URL":  # the staff console page (www/wcfcb_dashboard.html)
+            assert s["url"] == "/wcfcb_dashboard", s
+            continue
         assert s["type"] == "DocType" and s["link_to"] in our_doctypes(), s
         if s.get("stats_filter"):
             json.loads(s["stats_filter"])
-    assert {s["link_to"] for s in ws["shortcuts"]} == set(our_doctypes()), "a shortcut to every DocType"
+    assert {s.get("link_to") for s in ws["shortcuts"] if s["type"] == "DocType"} == set(our_doctypes()), (
+        "a shortcut to every DocType"
+    )
     card_breaks = {lk["label"] for lk in ws["links"] if lk["type"] == "Card Break"}
     for lk in ws["links"]:
         if lk["type"] == "Link":

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request, endpoint
+from assistant_crm.services.dialogue import csat, handoff
 from assistant_crm.services.infra.errors import DuplicateError, NotFound, ValidationError
 from assistant_crm.services.infra.masking import mask_phone
 from assistant_crm.services.infra.ports import get_runtime
@@ -127,7 +128,9 @@ def get_conversation(session_id: str) -> dict[str, Any]:
     rows = context.history_rows(session.name, limit=500)
     _audit("view_conversation", session)
     return {
-        "session": _summary(session),
+        "session": _summary(session)
+        | csat.for_conversation(session.name)
+        | handoff.waiting_info(session.name),
         "messages": [context.as_api_message(r) | {"agent": r.get("agent") or ""} for r in rows],
     }
 
@@ -159,6 +162,7 @@ def take(session_id: str) -> dict[str, Any]:
     if session.status == "with_agent" and session.assigned_agent == agent:
         return _summary(session)
     _hold(session, agent)
+    handoff.taken(session, agent)
     _send_to_person(session, _NOTICES["take"].format(agent="One of our staff"), "system")
     context.save_session(session, touch=False)
     _audit("take", session)
@@ -177,6 +181,7 @@ def reply(session_id: str, text: Any = None) -> dict[str, Any]:
     agent = _caller()
     if not (session.status == "with_agent" and session.assigned_agent == agent):
         _hold(session, agent)
+        handoff.taken(session, agent)
     name = _send_to_person(session, text.strip(), "agent", agent=agent)
     context.save_session(session, touch=False)
     _audit("agent_reply", session, {"message": name, "length": len(text)})
@@ -189,7 +194,7 @@ def release(session_id: str) -> dict[str, Any]:
     session = _session(session_id)
     if session.status == "closed":
         raise ValidationError("the conversation is closed", field="session_id")
-    context.set_status(session, "bot")
+    handoff.leave_queue(session)
     _send_to_person(session, _NOTICES["release"], "system")
     context.save_session(session, touch=False)
     _audit("release", session)
@@ -204,5 +209,7 @@ def close(session_id: str) -> dict[str, Any]:
         return _summary(session)
     _send_to_person(session, _NOTICES["close"], "system")
     context.set_status(session, "closed")
+    handoff.closed(session)
+    csat.ask_after_close(session)  # once, 1-5 and an optional comment
     _audit("close", session)
     return _summary(session)

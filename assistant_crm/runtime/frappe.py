@@ -39,6 +39,7 @@ from assistant_crm.api.endpoint import (
     set_current_request,
 )
 from assistant_crm.api.errors_shape import FRAPPE_EXC_NAMES, error_payload  # noqa: F401 (re-exported)
+from assistant_crm.runtime import frappe_assignment
 from assistant_crm.services.infra import errors
 from assistant_crm.services.infra.ports import Row, Runtime, set_runtime_factory
 from assistant_crm.services.infra.settings import SETTINGS_DOCTYPE, Settings, secret_fields, settings_fields
@@ -450,6 +451,9 @@ def build_runtime() -> Runtime:
     rt.extras["publish_realtime"] = publish_realtime
     # The settings controller's on_update calls these (after an audit entry).
     rt.extras.setdefault("on_settings_change", []).append(source.invalidate)
+    # Hand-off assignment through Assignment Rules and ToDos (services/dialogue/assignment.py).
+    rt.extras["assign_conversation"] = frappe_assignment.assign_conversation
+    rt.extras["assignment_finished"] = frappe_assignment.assignment_finished
     return rt
 
 

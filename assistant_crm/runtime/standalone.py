@@ -29,6 +29,7 @@ ENV_PREFIX = "ASSISTANT_CRM_"
 SCHEDULED_JOBS: list[tuple[str, float]] = [
     ("assistant_crm.services.delivery.outbox.dispatch_due", 2.0),
     ("assistant_crm.services.delivery.inbox.recover", 30.0),
+    ("assistant_crm.services.dialogue.handoff.sweep", 30.0),  # still-waiting notes, give-up offers
 ]
 
 

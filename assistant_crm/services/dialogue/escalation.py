@@ -3,7 +3,7 @@
 Three reasons: the person asks for a human (intent ``escalation``), the person
 is clearly angry, or the bot has failed to understand them
 ``LOW_CONFIDENCE_LIMIT`` turns in a row. The session then waits for an agent
-(status ``waiting_for_agent``); the bot stays quiet until an agent releases it.
+(status ``waiting_for_agent``); :mod:`.handoff` keeps the person informed until an agent takes it.
 """
 
 from __future__ import annotations
@@ -102,39 +102,27 @@ def reason_to_escalate(intent: str, text: str, low_confidence_streak: int) -> st
 
 
 def escalate(session: SessionState, reason: str, channel: str = "all") -> Rendered:
-    """Put the session in the agents' queue and tell the person what happens next."""
+    """Put the session in the agents' queue and tell the person what happens next
+    (the queue, the wait or the office hours: see :mod:`.handoff`)."""
+    from assistant_crm.services.dialogue import handoff
     from assistant_crm.services.infra import audit
-    from assistant_crm.services.pipeline import context, templates
+    from assistant_crm.services.pipeline import templates
 
-    context.set_status(session, "waiting_for_agent")
-    waiting = _queue_position(session)
-    log.info("session %s handed to agents: %s (queue position %s)", session.name, reason, waiting)
+    waiting_text = handoff.start(session, reason, channel=channel)
     try:
         audit.record(
             "bot", "escalation", subject=session.name, details={"reason": reason, "channel": session.channel}
         )
     except Exception:  # the hand-off matters more than its audit line
         log.exception("audit of escalation failed for %s", session.name)
-    data = {"reason": reason, "queue_position": waiting, "first_name": _first_name(session)}
+    data = {"reason": reason, "first_name": _first_name(session)}
     lead_key = {"asked": "escalation", "anger": "escalation_apology"}.get(reason)
-    waiting_text = templates.render(
-        "escalation_waiting", language=session.language, channel=channel, data=data
-    )
     if not lead_key:
         return waiting_text
     lead = templates.render(lead_key, language=session.language, channel=channel, data=data)
     return Rendered(
         text=f"{lead.text} {waiting_text.text}".strip(), quick_replies=list(waiting_text.quick_replies)
     )
-
-
-def _queue_position(session: SessionState) -> int:
-    from assistant_crm.services.infra.ports import get_runtime
-
-    try:
-        return max(1, get_runtime().store.count("Chat Session", {"status": "waiting_for_agent"}))
-    except Exception:
-        return 1
 
 
 def _first_name(session: SessionState) -> str:

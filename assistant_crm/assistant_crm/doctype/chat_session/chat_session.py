@@ -7,7 +7,20 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from assistant_crm.assistant_crm.doctype.chat_session import transcript
+from assistant_crm.services.infra.masking import mask_phone
+
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+TRANSCRIPT_LIMIT = 500
+_CHANNEL_PEOPLE = {"web": "Web visitor", "telegram": "Telegram user", "messenger": "Messenger user"}
+
+
+def visitor_label(channel: str | None, name: str | None, phone: str | None = None) -> str:
+    """What the desk calls someone who gave no name: a masked phone, else "Web visitor 4f2a"
+    (the same words as the staff console)."""
+    if phone:
+        return mask_phone(phone)
+    return f"{_CHANNEL_PEOPLE.get(channel or '', 'Visitor')} {(name or '')[:4]}".strip()
 
 
 def phone_problem(phone: str | None) -> str | None:
@@ -31,8 +44,15 @@ class ChatSession(Document):
         assigned_agent: DF.Link | None
         channel: DF.Literal["web", "whatsapp", "telegram", "messenger", "instagram", "sms"]
         context: DF.JSON | None
+        csat: DF.Int
+        csat_asked_at: DF.Datetime | None
+        csat_at: DF.Datetime | None
+        csat_comment: DF.SmallText | None
         display_name: DF.Data | None
         expiry: DF.Datetime | None
+        handoff_out_of_hours: DF.Check
+        handoff_reason: DF.Data | None
+        handoff_stage: DF.Literal["", "waiting", "noted", "gave_up", "kept_waiting"]
         language: DF.Literal["en", "bem", "nya", "toi", "loz"]
         last_activity: DF.Datetime | None
         locked_intent: DF.Data | None
@@ -43,9 +63,18 @@ class ChatSession(Document):
         verified_at: DF.Datetime | None
         verified_person_id: DF.Data | None
         visitor_token: DF.Data | None
+        waiting_since: DF.Datetime | None
     # end: auto-generated types
 
+    def onload(self):
+        """The transcript for the form's HTML field (chat_session.js renders it)."""
+        self.set_onload("transcript", transcript_html(self.name))
+        self.set_onload("status_label", transcript.status_label(self.status))
+
     def validate(self):
+        if not self.display_name:
+            # A list of hash names helps nobody: "Web visitor 4f2a" is the title.
+            self.display_name = visitor_label(self.channel, self.name, self.phone)
         if self.flags.from_engine:
             # The engine's own writes are checked where they are made; refusing one
             # here would lose a person's message.
@@ -85,6 +114,41 @@ class ChatSession(Document):
         call_engine(
             "assistant_crm.services.infra.audit.record", frappe.session.user, "session.deleted", self.name
         )
+
+
+def transcript_html(name: str) -> str:
+    rows = frappe.get_all(
+        "Chat History",
+        filters={"session": name},
+        fields=[
+            "name",
+            "direction",
+            "author",
+            "agent",
+            "text",
+            "intent",
+            "creation",
+            "attachments",
+            "quick_replies",
+        ],
+        order_by="creation desc",
+        limit_page_length=TRANSCRIPT_LIMIT,
+    )
+    rows.reverse()
+    return transcript.render(rows)
+
+
+@frappe.whitelist()
+def get_transcript(name: str) -> dict:
+    """The transcript's HTML and the labelled status, for the form to refresh in place."""
+    doc = frappe.get_doc("Chat Session", name)
+    doc.check_permission("read")
+    return {
+        "html": transcript_html(doc.name),
+        "status": doc.status,
+        "status_label": transcript.status_label(doc.status),
+        "assigned_agent": doc.assigned_agent or "",
+    }
 
 
 def on_doctype_update():

@@ -1,0 +1,80 @@
+"""Messages the assistant sends on its own, outside a reply to the person's message:
+the "still waiting" note, the give-up offer, the rating question after an agent closes.
+
+The message is stored in Chat History (so the web bubble's poll and the agents'
+transcript show it), queued in the outbox for the other channels, and pushed
+to the web visitor through the runtime's realtime hook when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.models import OutboundMessage, Rendered, SessionState
+from assistant_crm.services.pipeline import context
+
+log = logging.getLogger("assistant_crm.outreach")
+
+
+def for_channel(rendered: Rendered, channel: str) -> tuple[str, list[str]]:
+    """Text and buttons as the channel shows them: on SMS the buttons become numbered lines."""
+    text = (rendered.text or "").strip()
+    replies = [q for q in rendered.quick_replies if q]
+    if channel != "sms" or not replies:
+        return text, replies
+    return text + "".join(f"\n{i}. {label}" for i, label in enumerate(replies, start=1)), []
+
+
+def send(
+    session: SessionState,
+    rendered: Rendered,
+    *,
+    author: str = "bot",
+    intent: str = "",
+    publish: bool = True,
+    after: datetime | None = None,
+) -> str:
+    """Store and deliver ``rendered`` to the person; returns the Chat History name.
+
+    ``publish=False`` when the text goes back in the HTTP answer to the web
+    visitor's own message (the bubble shows it from there). The session is saved
+    without touching its idle clock (a note from us is no activity of theirs).
+    ``after``: the person's message this answers, so the answer sorts after it."""
+    rt = get_runtime()
+    text, replies = for_channel(rendered, session.channel)
+    created = rt.clock.now()
+    if after is not None and created <= after:
+        created = after + timedelta(microseconds=1)
+    name = context.append_history(
+        session, "out", author, text, intent=intent or None, quick_replies=replies or None, created=created
+    )
+    # "2" on SMS (or a tapped button) answers the options just sent.
+    session.context["last_quick_replies"] = list(rendered.quick_replies)[:10]
+    context.save_session(session, touch=False)
+    if session.channel != "web":
+        from assistant_crm.services.delivery import outbox
+
+        try:
+            outbox.enqueue_outbound(
+                OutboundMessage(
+                    channel=session.channel,
+                    recipient_id=session.platform_sender_id,
+                    text=text,
+                    session_id=session.name,
+                    quick_replies=replies,
+                    recipient_phone=session.phone,
+                )
+            )
+        except Exception:  # stored in Chat History: an agent sees it and can resend
+            log.exception("could not queue a message for session %s", session.name)
+        return name
+    realtime = rt.extras.get("publish_realtime") if publish else None
+    if callable(realtime) and session.visitor_token:
+        try:
+            row = rt.store.get(context.HISTORY_DOCTYPE, name) or {}
+            realtime("assistant_crm_message", context.as_api_message(row), task_id=session.visitor_token)
+        except Exception:
+            log.exception("realtime publish failed for %s", session.name)
+    return name
