@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from assistant_crm.assistant_crm.doctype.chat_session import transcript
 from assistant_crm.services.models import InboundMessage
 from assistant_crm.services.pipeline import context, reply
-from tests.test_doctype_controllers import FakeValidationError, controller, fake_frappe  # noqa: F401
+from tests.test_doctype_controllers import (  # noqa: F401 (fake_frappe is a fixture)
+    FakeValidationError,
+    _settings_meta,
+    controller,
+    fake_frappe,
+)
 
 
 def test_transcript_shows_every_author_in_order_and_escapes_everything(rt):
@@ -88,3 +95,34 @@ def test_transcript_time_and_odd_rows():
         ]
     )
     assert "Person · 30 Nov 08:05 · greeting" in html and "Assistant · <" not in html
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"business_hours": "Mon-Fri 8-5"}, "Mon-Fri 8-5"),
+        ({"business_holidays": "25 December"}, "25 December"),
+        ({"business_timezone": "Mars/Base"}, "Mars/Base"),
+        ({"still_waiting_minutes": 0}, "at least 1"),
+        ({"handoff_give_up_minutes": -5}, "at least 1"),
+    ],
+)
+def test_settings_refuse_unreadable_hours_and_zero_minutes(fake_frappe, values, needle):  # noqa: F811
+    mod = controller("assistant_crm_settings")
+    doc = mod.AssistantCRMSettings(new=False, **values)
+    doc.meta = _settings_meta(mod)
+    with pytest.raises(FakeValidationError, match=needle):
+        doc.validate()
+
+
+def test_settings_accept_readable_hours(fake_frappe):  # noqa: F811
+    mod = controller("assistant_crm_settings")
+    doc = mod.AssistantCRMSettings(
+        new=False,
+        business_hours="Mon-Fri 08:00-17:00\nSat 08:00-12:00",
+        business_holidays="2026-12-25 Christmas Day\n2027-01-01",
+        business_timezone="Africa/Lusaka",
+        still_waiting_minutes=5,
+    )
+    doc.meta = _settings_meta(mod)
+    doc.validate()

@@ -99,11 +99,13 @@ class BusinessHours:
         return f"{_DAY_NAMES[local.weekday()]} {local:%H:%M}"
 
 
-def _zone(name: str) -> tzinfo:
+def _zone(name: str, bad: list[str] | None = None) -> tzinfo:
     try:
         return ZoneInfo(name or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
         log.warning("business hours: unknown time zone %r; using UTC+02:00 (Zambia)", name)
+        if bad is not None:
+            bad.append(name)
         return timezone(timedelta(hours=2))
 
 
@@ -135,11 +137,25 @@ def _clock(text: str) -> time | None:
     return time(hours, minutes)
 
 
-def parse(
+def problems(
     hours_text: str | None, holidays_text: str | None = None, tz_name: str | None = None
+) -> list[str]:
+    """What cannot be read in the Settings text (for the Settings form to refuse it)."""
+    bad: list[str] = []
+    parse(hours_text, holidays_text, tz_name, bad=bad)
+    return bad
+
+
+def parse(
+    hours_text: str | None,
+    holidays_text: str | None = None,
+    tz_name: str | None = None,
+    *,
+    bad: list[str] | None = None,
 ) -> BusinessHours:
     """Read the Settings text; a line that cannot be read is skipped with a warning
-    (a typo must not close the office)."""
+    (a typo must not close the office) and added to ``bad`` when given."""
+    bad = [] if bad is None else bad
     windows: dict[int, list[tuple[time, time]]] = {}
     lines: list[str] = []
     for raw in (hours_text or "").splitlines():
@@ -151,6 +167,7 @@ def parse(
         end = _clock(m.group("end")) if m else None
         if not m or days is None or start is None or end is None or start >= end:
             log.warning("business hours: cannot read line %r (expected e.g. 'Mon-Fri 08:00-17:00')", raw)
+            bad.append(raw.strip())
             continue
         for day in days:
             windows.setdefault(day, []).append((start, end))
@@ -166,12 +183,13 @@ def parse(
             day = None
         if day is None:
             log.warning("business holidays: cannot read line %r (expected e.g. '2026-12-25 Christmas')", raw)
+            bad.append(raw.strip())
             continue
         holidays[day] = m.group("name").strip() if m else ""
     return BusinessHours(
         windows={d: tuple(sorted(w)) for d, w in windows.items()},
         holidays=holidays,
-        tz=_zone(tz_name or DEFAULT_TIMEZONE),
+        tz=_zone(tz_name or DEFAULT_TIMEZONE, bad),
         lines=tuple(lines),
     )
 

@@ -7,6 +7,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from assistant_crm.services.dialogue import business_hours
+
 # Base URLs the clients call; each must be http(s).
 URL_FIELDS = (
     "gemini_base_url",
@@ -119,7 +121,24 @@ class AssistantCRMSettings(Document):
         threshold = self.intent_confidence_threshold
         if threshold is not None and not (0 <= float(threshold) <= 1):
             frappe.throw(_("Intent Confidence Threshold must be between 0 and 1"))
-        for field in ("chat_rate_limit_per_minute", "session_idle_minutes", "outbound_max_attempts"):
+        unreadable = business_hours.problems(
+            self.business_hours, self.business_holidays, self.business_timezone
+        )
+        if unreadable:
+            frappe.throw(
+                _(
+                    "Cannot read {0}: write hours like Mon-Fri 08:00-17:00, holidays like 2026-12-25 Christmas Day"
+                ).format(", ".join(unreadable))
+            )
+        for field in (
+            "chat_rate_limit_per_minute",
+            "session_idle_minutes",
+            "outbound_max_attempts",
+            "still_waiting_minutes",
+            "handoff_give_up_minutes",
+            "handoff_minutes_per_person",
+            "csat_window_minutes",
+        ):
             if self.get(field) is not None and int(self.get(field)) < 1:
                 frappe.throw(_("{0} must be at least 1").format(self.meta.get_label(field)))
         for field in ("gemini_timeout_seconds", "corebusiness_timeout_seconds"):
