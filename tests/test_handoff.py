@@ -282,3 +282,26 @@ def test_availability_for_the_console(rt, clock):
     ]
     with pytest.raises(ValueError):
         assignment.set_available("  ", True)
+
+
+def test_the_whole_wait_on_mariadb_with_redis(mariadb_rt):
+    """The compare-and-set steps and the queue order hold on MariaDB too."""
+    rt = mariadb_rt
+    rt.clock = MovableClock(MONDAY_10AM)
+    set_settings(rt, business_hours=HOURS, still_waiting_minutes=5, handoff_give_up_minutes=20)
+    assignment.set_available("ann@wcfcb.example", True)
+    first = hand_off()
+    clock = rt.clock
+    clock.advance(seconds=30)
+    second = hand_off()
+    assert "number 2 in the queue" in second.text
+    assert row_of(rt, first.session_id)["assigned_agent"] == row_of(rt, second.session_id)["assigned_agent"]
+    clock.advance(minutes=5)
+    assert handoff.sweep() == 2 and handoff.sweep() == 0
+    clock.advance(minutes=15)
+    assert handoff.sweep() == 2
+    back = reply.handle_message(web("Back to the assistant", first.session_id))
+    assert "You're back with the assistant" in back.text
+    name = row_of(rt, first.session_id)["name"]
+    assert context.history_rows(name)[-1]["text"] == back.text
+    assert handoff.queue_position(row_of(rt, second.session_id)["name"]) == 1

@@ -63,6 +63,8 @@ def assign_conversation(session_name: str, next_agent: Callable[[], str | None])
             "doctype": DOCTYPE,
             "name": session_name,
             "description": frappe._("A person is waiting for an agent in the chat"),
+            # The person's message runs as Guest; the assignment comes from the assistant.
+            "assigned_by": "Administrator",
         },
         ignore_permissions=True,
     )
