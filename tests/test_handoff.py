@@ -144,7 +144,7 @@ def test_out_of_hours_gives_the_hours_the_toll_free_number_and_keeps_the_message
     clock.at = at
     out = hand_off()
     assert "Our office is closed right now (opening hours: Mon-Fri 08:00-17:00; Sat 08:00-12:00)" in out.text
-    assert "call us free on 5599" in out.text
+    assert "call us free on 5599. Leave your message here" in out.text
     assert "Leave your message here and we'll reply in this chat" in out.text
     row = row_of(rt, out.session_id)
     assert row["status"] == "waiting_for_agent" and row["handoff_out_of_hours"] == 1

@@ -239,7 +239,7 @@ def _reply(
         channel_message_id=msg.platform_message_id or None,
         created=received,
     )
-    name = outreach.send(session, rendered, publish=False, after=received)
+    name = outreach.send(session, rendered, publish=False, after=received, touch=True)
     shown, buttons = outreach.for_channel(rendered, session.channel)
     return Reply(
         text=shown,

@@ -161,7 +161,7 @@ def start(session: SessionState, reason: str, channel: str = "all") -> Rendered:
 def _closed_data(session: SessionState, channel: str, hours: business_hours.BusinessHours) -> dict[str, Any]:
     number = get_runtime().settings.str("toll_free_number")
     toll_free = (
-        _render("handoff_toll_free", session, channel, {"toll_free_number": number}).text + " "
+        _render("handoff_toll_free", session, channel, {"toll_free_number": number}).text.strip() + " "
         if number
         else ""
     )
@@ -268,10 +268,12 @@ def answer_while_waiting(
     rendered = while_waiting(session, text, msg.channel or session.channel)
     if rendered is None:
         return None
-    context.append_history(
+    in_name = context.append_history(
         session, "in", "user", text, channel_message_id=msg.platform_message_id or None, created=received
     )
-    name = outreach.send(session, rendered, intent="escalation", publish=False, after=received)
+    name = outreach.send(session, rendered, intent="escalation", publish=False, after=received, touch=True)
+    if session.status == WAITING:
+        outreach.notify_staff(session, in_name)
     shown, buttons = outreach.for_channel(rendered, session.channel)
     return Reply(
         text=shown,

@@ -35,13 +35,15 @@ def send(
     intent: str = "",
     publish: bool = True,
     after: datetime | None = None,
+    touch: bool = False,
 ) -> str:
     """Store and deliver ``rendered`` to the person; returns the Chat History name.
 
     ``publish=False`` when the text goes back in the HTTP answer to the web
     visitor's own message (the bubble shows it from there). The session is saved
     without touching its idle clock (a note from us is no activity of theirs).
-    ``after``: the person's message this answers, so the answer sorts after it."""
+    ``after``: the person's message this answers, so the answer sorts after it
+    (and ``touch``: that message is their activity)."""
     rt = get_runtime()
     text, replies = for_channel(rendered, session.channel)
     created = rt.clock.now()
@@ -52,7 +54,7 @@ def send(
     )
     # "2" on SMS (or a tapped button) answers the options just sent.
     session.context["last_quick_replies"] = list(rendered.quick_replies)[:10]
-    context.save_session(session, touch=False)
+    context.save_session(session, touch=touch)
     if session.channel != "web":
         from assistant_crm.services.delivery import outbox
 
@@ -78,3 +80,13 @@ def send(
         except Exception:
             log.exception("realtime publish failed for %s", session.name)
     return name
+
+
+def notify_staff(session: SessionState, message_name: str) -> None:
+    """Tell the desk a person wrote in a conversation staff hold (Frappe realtime, when present)."""
+    publish = get_runtime().extras.get("publish_realtime")
+    if callable(publish):
+        try:
+            publish("assistant_crm_agent_message", {"session": session.name, "message": message_name})
+        except Exception:
+            log.exception("realtime notify failed for %s", session.name)
