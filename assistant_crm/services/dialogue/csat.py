@@ -133,18 +133,17 @@ def ask_after_goodbye(session: SessionState, channel: str) -> Rendered | None:
     return _render("csat_ask", session, channel)
 
 
-def after_turn(
-    session: SessionState, text: str, quick_replies: list[str], source: str, intent: str, channel: str
-) -> tuple[str, list[str]]:
-    """The pipeline's hook after composing a reply: note an answered question, and
-    put the rating question under a goodbye that ends a resolved conversation."""
-    note_answer(session, source, intent)
-    if intent != "goodbye":
-        return text, quick_replies
+def after_turn(session: SessionState, draft: Any, channel: str) -> None:
+    """The pipeline's hook after composing a reply (``draft`` has ``text``,
+    ``quick_replies``, ``source``, ``intent``): note an answered question, and put
+    the rating question under a goodbye that ends a resolved conversation."""
+    note_answer(session, draft.source, draft.intent)
+    if draft.intent != "goodbye":
+        return
     question = ask_after_goodbye(session, channel)
-    if question is None:
-        return text, quick_replies
-    return f"{text}\n\n{question.text}".strip(), list(question.quick_replies)
+    if question is not None:
+        draft.text = f"{draft.text}\n\n{question.text}".strip()
+        draft.quick_replies = list(question.quick_replies)
 
 
 def ask_after_close(session: SessionState) -> bool:
