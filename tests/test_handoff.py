@@ -176,6 +176,58 @@ def test_the_handoff_speaks_bemba_and_nyanja(rt, clock):
 # ------------------------------------------------------------ while waiting
 
 
+def test_quiet_then_one_still_waiting_note_then_the_give_up_offer_then_keep_waiting(rt, clock):
+    out = hand_off()
+    token = out.session_id
+    name = row_of(rt, token)["name"]
+    clock.advance(minutes=1)
+    assert reply.handle_message(web("hello? anyone?", token)).suppressed is True
+    clock.advance(minutes=3)
+    assert handoff.sweep() == 0  # 4 minutes: not yet
+    clock.advance(minutes=1)
+    assert handoff.sweep() == 1
+    assert handoff.sweep() == 0  # one note, not one per sweep
+    assert bot_texts(rt, name)[-1].startswith("You're still in the queue (number 1)")
+    clock.advance(minutes=5)
+    assert reply.handle_message(web("ok", token)).suppressed is True  # quiet between notes
+    clock.advance(minutes=10)  # 20 minutes waited
+    assert handoff.sweep() == 1
+    last = context.history_rows(name)[-1]
+    assert "none of our staff has been able to take your conversation" in last["text"]
+    assert context.as_api_message(last)["quick_replies"] == ["Back to the assistant", "Keep waiting"]
+    kept = reply.handle_message(web("Keep waiting", token))
+    assert kept.suppressed is False and "you stay in the queue" in kept.text
+    assert row_of(rt, token)["status"] == "waiting_for_agent"
+    clock.advance(hours=2)
+    assert handoff.sweep() == 0  # no more notes for someone who chose to wait
+    assert reply.handle_message(web("still here", token)).suppressed is True
+
+
+def test_back_to_the_assistant_after_the_give_up_offer(rt, clock):
+    assignment.set_available("ann@wcfcb.example", True)
+    out = hand_off()
+    token = out.session_id
+    clock.advance(minutes=25)
+    assert handoff.sweep() == 1
+    back = reply.handle_message(web("Back to the assistant", token))
+    assert "You're back with the assistant" in back.text and back.handoff is False
+    row = row_of(rt, token)
+    assert row["status"] == "bot" and row["assigned_agent"] is None and row["handoff_stage"] in ("", None)
+    answered = reply.handle_message(web("What is the minimum monthly pension?", token))
+    assert answered.suppressed is False and answered.intent != "escalation"
+
+
+def test_a_note_that_fell_due_comes_with_the_persons_next_message(rt, clock):
+    out = hand_off()
+    clock.advance(minutes=6)
+    note = reply.handle_message(web("is anyone there?", out.session_id))
+    assert note.suppressed is False and note.text.startswith("You're still in the queue")
+    name = row_of(rt, out.session_id)["name"]
+    rows = context.history_rows(name)
+    assert [r["text"] for r in rows[-2:]] == ["is anyone there?", note.text]
+    assert handoff.sweep() == 0  # already sent
+
+
 def test_waiting_out_of_hours_counts_only_business_hours(rt, clock):
     clock.at = datetime(2026, 12, 4, 14, 58)  # Friday 16:58 in Lusaka
     hand_off()
@@ -200,6 +252,25 @@ def test_once_an_agent_holds_it_the_assistant_never_answers(rt, clock):
     assert len(bot_texts(rt, session.name)) == before
 
 
+def test_on_sms_the_offer_is_numbered_and_1_goes_back_to_the_assistant(rt, clock):
+    sender = "260971234567"
+    first = reply.handle_message(
+        InboundMessage(channel="sms", text="I want to talk to an agent", sender_id=sender)
+    )
+    assert first.handoff is True
+    clock.advance(minutes=21)
+    assert handoff.sweep() == 1
+    rt.queue.join(timeout=10)
+    sent = rt.store.list(
+        "Omnichannel Message", {"direction": "outbound", "recipient_id": sender}, order_by="creation asc"
+    )
+    offer = sent[-1]["payload"]["text"]
+    assert offer.endswith("\n1. Back to the assistant\n2. Keep waiting")
+    back = reply.handle_message(InboundMessage(channel="sms", text="1", sender_id=sender))
+    assert "You're back with the assistant" in back.text
+    assert rt.store.get_by("Chat Session", {"platform_sender_id": sender})["status"] == "bot"
+
+
 def test_availability_for_the_console(rt, clock):
     assignment.set_available("ann@wcfcb.example", True)
     assignment.set_available("ann@wcfcb.example", False)
@@ -211,3 +282,26 @@ def test_availability_for_the_console(rt, clock):
     ]
     with pytest.raises(ValueError):
         assignment.set_available("  ", True)
+
+
+def test_the_whole_wait_on_mariadb_with_redis(mariadb_rt):
+    """The compare-and-set steps and the queue order hold on MariaDB too."""
+    rt = mariadb_rt
+    rt.clock = MovableClock(MONDAY_10AM)
+    set_settings(rt, business_hours=HOURS, still_waiting_minutes=5, handoff_give_up_minutes=20)
+    assignment.set_available("ann@wcfcb.example", True)
+    first = hand_off()
+    clock = rt.clock
+    clock.advance(seconds=30)
+    second = hand_off()
+    assert "number 2 in the queue" in second.text
+    assert row_of(rt, first.session_id)["assigned_agent"] == row_of(rt, second.session_id)["assigned_agent"]
+    clock.advance(minutes=5)
+    assert handoff.sweep() == 2 and handoff.sweep() == 0
+    clock.advance(minutes=15)
+    assert handoff.sweep() == 2
+    back = reply.handle_message(web("Back to the assistant", first.session_id))
+    assert "You're back with the assistant" in back.text
+    name = row_of(rt, first.session_id)["name"]
+    assert context.history_rows(name)[-1]["text"] == back.text
+    assert handoff.queue_position(row_of(rt, second.session_id)["name"]) == 1

@@ -210,5 +210,6 @@ def close(session_id: str) -> dict[str, Any]:
     _send_to_person(session, _NOTICES["close"], "system")
     context.set_status(session, "closed")
     handoff.closed(session)
+    csat.ask_after_close(session)  # once: 1-5 and an optional comment
     _audit("close", session)
     return _summary(session)

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant_crm.services.dialogue import outreach
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage, Rendered, Reply, SessionState
 from assistant_crm.services.pipeline import context, templates
@@ -101,14 +102,14 @@ def _render(key: str, session: SessionState, channel: str | None = None) -> Rend
 def _mark_asked(session: SessionState) -> bool:
     """Record that the question goes out now; False when it was asked before (ask once)."""
     rt = get_runtime()
-    if session.context.get("csat_asked"):
+    if Dialogue(session).rating_asked:
         return False
     changed = rt.store.update_where(
         SESSION, {"name": session.name, "csat_asked_at": ("is", "not set")}, {"csat_asked_at": rt.clock.now()}
     )
     if not changed:
         return False
-    session.context["csat_asked"] = True
+    Dialogue(session).ask_rating()
     key = _session_marker(session)
     if key:
         rt.cache.set(key, {"session": session.name, "stage": "rating"}, ttl=MARKER_TTL)
@@ -119,13 +120,13 @@ def note_answer(session: SessionState, source: str, intent: str) -> None:
     """Remember that the assistant answered a question in this conversation (a
     goodbye after it earns a rating question)."""
     if source in ANSWER_SOURCES or (source == "template" and intent not in _NOT_ANSWERS):
-        session.context["answered"] = True
+        Dialogue(session).note_answered()
 
 
 def ask_after_goodbye(session: SessionState, channel: str) -> Rendered | None:
     """The rating question to add to the assistant's goodbye, when it resolved the
     conversation (answered a question, no person needed) and never asked before."""
-    if not enabled() or not session.context.get("answered") or session.status != "bot":
+    if not enabled() or not Dialogue(session).answered or session.status != "bot":
         return None
     if not _mark_asked(session):
         return None

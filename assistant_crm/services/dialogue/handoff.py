@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant_crm.services.dialogue import assignment, business_hours, outreach
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage, Rendered, Reply, SessionState
 from assistant_crm.services.pipeline import context, templates
@@ -77,7 +78,7 @@ def _data(session: SessionState, extra: dict[str, Any] | None = None) -> dict[st
 
 
 def _first_name(session: SessionState) -> str:
-    name = (session.context.get("auth") or {}).get("full_name") or ""
+    name = Dialogue(session).verified_name
     return name.split()[0].title() if session.is_verified and name else ""
 
 
@@ -179,7 +180,7 @@ def _choice(session: SessionState, text: str) -> str | None:
     """ "back", "keep" or None: the person's answer to the give-up offer (a tapped
     button, its number on SMS, or the same in words)."""
     text = (text or "").strip()
-    offered = session.context.get("last_quick_replies") or []
+    offered = Dialogue(session).last_quick_replies
     if text.rstrip(".)").isdigit() and offered:
         index = int(text.rstrip(".)"))
         if 1 <= index <= len(offered):

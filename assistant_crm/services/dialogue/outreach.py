@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import OutboundMessage, Rendered, SessionState
 from assistant_crm.services.pipeline import context
@@ -53,7 +54,7 @@ def send(
         session, "out", author, text, intent=intent or None, quick_replies=replies or None, created=created
     )
     # "2" on SMS (or a tapped button) answers the options just sent.
-    session.context["last_quick_replies"] = list(rendered.quick_replies)[:10]
+    Dialogue(session).offered(list(rendered.quick_replies))
     context.save_session(session, touch=touch)
     if session.channel != "web":
         from assistant_crm.services.delivery import outbox

@@ -13,6 +13,8 @@ over one session's context:
 - ``options``: the (label, intent) pairs of a clarifying question;
 - ``low_confidence_streak``: hesitant classifications in a row;
 - ``last_quick_replies``: the labels last offered (a reply of "2" means the second).
+- ``answered`` / ``csat_asked``: the assistant answered a question here; the
+  rating question went out (``dialogue/csat.py``).
 
 The JSON layout is unchanged from earlier releases, so stored sessions load as they were.
 """
@@ -245,6 +247,23 @@ class Dialogue:
 
     def offered(self, quick_replies: list[str]) -> None:
         self._ctx["last_quick_replies"] = list(quick_replies)[:10]
+
+    # ---------------------------------------------------------------- rating
+
+    @property
+    def answered(self) -> bool:
+        """The assistant answered a question in this conversation."""
+        return bool(self._ctx.get("answered"))
+
+    def note_answered(self) -> None:
+        self._ctx["answered"] = True
+
+    @property
+    def rating_asked(self) -> bool:
+        return bool(self._ctx.get("csat_asked"))
+
+    def ask_rating(self) -> None:
+        self._ctx["csat_asked"] = True
 
     # ------------------------------------------------------------- resets
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from assistant_crm.services.delivery import outbox
-from assistant_crm.services.dialogue import answers, gate, policy
+from assistant_crm.services.dialogue import answers, csat, gate, handoff, outreach, policy
 from assistant_crm.services.dialogue.answers import Draft
 from assistant_crm.services.dialogue.policy import Decision, Source
 from assistant_crm.services.dialogue.state import Dialogue
@@ -46,6 +46,8 @@ def handle_message(msg: InboundMessage) -> Reply:
     timer = StageTimer()
     channel = msg.channel or "web"
     received_at = get_runtime().clock.now()
+    if (rated := csat.intercept(msg)) is not None:  # a rating of the last conversation
+        return rated
     with timer.stage("normalise"):
         norm = normalise(msg.text)
     with timer.stage("context"):
@@ -54,8 +56,9 @@ def handle_message(msg: InboundMessage) -> Reply:
         context.update_slots(session, norm.nrcs, norm.claim_numbers, norm.phones)
     attachments = [a.__dict__ for a in msg.attachments] if msg.attachments else None
     incoming = {"attachments": attachments, "channel_message_id": msg.platform_message_id or None}
-    if session.status in context.HELD_STATUSES:
-        return _held(session, norm, incoming, received_at, timer, channel)
+    if session.status in context.HELD_STATUSES:  # quiet, but for the hand-off's own notes
+        said = handoff.answer_while_waiting(session, msg, norm.text, received_at)
+        return said or _held(session, norm, incoming, received_at, timer, channel)
     try:
         asked = replace(norm, text=policy.numbered_choice(session, norm.text))
         draft = _run_stages(session, msg, asked, timer, channel)
@@ -64,6 +67,7 @@ def handle_message(msg: InboundMessage) -> Reply:
         log.exception("pipeline failed for session %s; apologising", session.name)
         draft = answers.template_answer(session, "fallback")
         draft.source = "error"
+    csat.after_turn(session, draft, channel)  # a goodbye that ends a resolved conversation asks for a rating
     with timer.stage("format"):
         text, quick_replies = format_for_channel(draft.text, draft.quick_replies, channel)
     Dialogue(session).offered(draft.quick_replies)
@@ -203,12 +207,7 @@ def _held(
         context.save_session(session)
     timings = timer.as_dict()
     metrics.record_turn(channel, "", timings["total"], suppressed=True)
-    publish = get_runtime().extras.get("publish_realtime")
-    if callable(publish):
-        try:
-            publish("assistant_crm_agent_message", {"session": session.name, "message": in_name})
-        except Exception:
-            log.exception("realtime notify failed for %s", session.name)
+    outreach.notify_staff(session, in_name)
     metadata = {"status": session.status, "suppressed": True, "message_id": in_name, "stage_timings": timings}
     return Reply(
         text="",
