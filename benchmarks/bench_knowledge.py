@@ -6,8 +6,11 @@ Run from the repository root::
 
 Seeds a fresh database (a temporary SQLite file unless ``--db`` names one),
 then measures: index build time (articles read from the store and indexed),
-``knowledge.search``/``best`` latency with a warm index, and ``templates.render``
-latency with warm caches. Prints one JSON object on its last line.
+``knowledge.search``/``best`` latency with a warm index (the questions below and
+the question set), ``templates.render`` latency with warm caches, and the
+retrieval hit rate on ``tests/data/knowledge_questions.jsonl`` (the passage
+``best()`` returns carries the question's fact). Prints one JSON object on its
+last line.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from assistant_crm.runtime.standalone import create_runtime, shutdown  # noqa: E402
 from assistant_crm.services.pipeline import knowledge, templates  # noqa: E402
 
+QUESTION_SET = ROOT / "tests" / "data" / "knowledge_questions.jsonl"
 QUESTIONS = [
     "How many days do I have to report an accident?",
     "what is the minimum pension",
@@ -83,9 +87,17 @@ def main(argv: list[str]) -> int:
             index = knowledge.current_index()
             builds.append(time.perf_counter() - t)
 
+        rows = [
+            json.loads(line) for line in QUESTION_SET.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
+        hits = 0
+        for row in rows:
+            passage = knowledge.best(row["question"])
+            hits += passage is not None and any(f in passage.text for f in row["facts"])
+
         search_times, best_times = [], []
         for _ in range(args.rounds):
-            for q in QUESTIONS:
+            for q in QUESTIONS + [r["question"] for r in rows]:
                 t = time.perf_counter()
                 knowledge.search(q, top_k=3)
                 search_times.append(time.perf_counter() - t)
@@ -110,6 +122,7 @@ def main(argv: list[str]) -> int:
             "search_top3": _ms(search_times),
             "best": _ms(best_times),
             "template_render": _ms(render_times),
+            "question_set": {"questions": len(rows), "hits": hits, "hit_rate": round(hits / len(rows), 4)},
         }
     finally:
         shutdown(rt)

@@ -44,6 +44,9 @@ VERSION_KEY = "assistant_crm:kb:version"
 # Tuned on tests/test_knowledge.py and two probe sets (docs/performance.md).
 NO_ANSWER_THRESHOLD = 0.45
 TOPIC_MATCH_THRESHOLD = 0.3
+# The IDF the matched words of a question must add up to: "work" alone (in half
+# the passages) is too little to answer, "pension" or "funeral" alone is enough.
+MIN_EVIDENCE = 0.8
 K1, B = 1.2, 0.75
 SYNONYM_WEIGHT = 0.8
 # The article's title and keywords are indexed with every passage of it (term
@@ -53,10 +56,20 @@ KEYWORD_WEIGHT = 0.5
 # A query word found only in a passage's text (not its title or keywords) is
 # weaker evidence that the passage is about the question.
 BODY_CREDIT = 0.4
+# A word in the title or keywords but not in the passage itself: the article is
+# on topic, but another passage of it that says the word is the better answer.
+HEADER_ONLY_CREDIT = 0.9
+# BM25 of a later passage of an article is discounted by this much per place.
+POSITION_DISCOUNT = 0.2
 # Weight of a query word found nowhere in the index, as a share of the highest IDF:
 # the evidence that the question is about something we have no article on.
 UNKNOWN_WORD_WEIGHT = 1.0
+# ... unless the question is partly in Bemba or Nyanja: an unknown word there is
+# most likely grammar ("tushilalanda") rather than a topic we have no article on.
+UNKNOWN_LOCAL_WORD_WEIGHT = 0.3
 MAX_PASSAGE_CHARS = 450
+# A sentence found in this many articles is boilerplate: not indexed.
+BOILERPLATE_MIN_ARTICLES = 4
 MIN_PASSAGE_CHARS = 250
 
 _STOPWORDS = frozenset(
@@ -73,7 +86,23 @@ _STOPWORDS = frozenset(
     ni pa na ya yanga zanga langa anga wanga lyandi yandi iyi ichi uku nifwaya ndefwaya ndifuna
     ukulanda kulankhula mukwai bane kodi bushe yanu yenu ili kuti ku kwi whats someone anyone
     something every must able possible also only all any one people wants yesterday today tomorrow
-    week weeks last ago morning""".split()
+    week weeks last ago morning actually exactly currently basically simply right now please thing
+    things kind sort whether per give gives given giving""".split()
+)
+
+# Bemba and Nyanja function words, question words and fillers that people mix
+# into English ("Bushe ... lilali?", "Kodi ... ndi zingati?"). They carry no
+# topic, and without this list each would count as a word we cannot match.
+_LOCAL_STOPWORDS = frozenset(
+    """bushe kodi ndi ni ba nabo bali ali ilyo pa ku mu ya wa la za ca cha kuti ngati nga nshi
+    cinshi chinshi chani chiyani bwanji shani lilali liti angati shinga zingati ingi yonse onse
+    sana nomba tsopano lelo nao ine iwe ife ifwe imwe ndine ukwishiba kudziwa ndifuna nifwaya
+    ndefwaya tulefwaya tikufuna ndikufuna ndingathe ningathe chonde napapata zikomo natotela
+    muli uli eya inde awe iyo ayi ndiye ndipo koma kwa na kapena nangu ukuti kuli pali apo apa
+    uko ichi ici iyi ili ilo aba awo aya yanji yani nani bane mukwai bambo amai mwe bwino ndili
+    ndinu muli twa tu ka aka uku ukwa kwi ko yandi yanga wanga wandi zanga zathu yathu yesu
+    yenu yanu wanu lyandi changa chathu canji ichinshi finshi fyonse zonse ngo ngu so nani
+    ilingi kangati kanshi ndiye yake yakwe wake wakwe bake bakwe akwe ake ndipo ndiponso""".split()
 )
 
 # Phrases rewritten before tokenising (multi-word meanings).
@@ -83,6 +112,7 @@ _PHRASES = (
     ("lump sum", "lump_sum commute"),
     ("all at once", "lump_sum commute"),
     ("at once", "lump_sum"),
+    ("as well as", "and"),
     ("in one go", "lump_sum"),
     ("mobile money", "mobile_money"),
     ("form 6", "form_6"),
@@ -102,9 +132,34 @@ _PHRASES = (
     ("customer care", "agent"),
 )
 
+# Phrases with a gap: "what does the board (actually) do" asks for its role.
+_PATTERNS = (
+    (
+        re.compile(r"\b(board|wcfcb|you|you guys|your organisation|your organization)\s+(?:\w+ly\s+)?do\b"),
+        r"\1 role",
+    ),
+    (re.compile(r"\b(went|gone|go|goes|going|was|were|been)\s+(?:\w+\s+)?up\b"), " increase "),
+    (re.compile(r"\b(?:pay|paid|paying|pays)\s+out\b"), " paid payout "),
+    # "what (benefits) can I get": what one is entitled to (all of it stop words).
+    (
+        re.compile(
+            r"\bwhat\b(?:\s+\w+){0,3}?\s+(?:can|could|do|does|will|would|should)\s+"
+            r"(?:i|we|they|you|he|she|dependants|my\s+\w+|our\s+\w+)\s+get\b"
+        ),
+        r"\g<0> entitled ",
+    ),
+)
+
 # Query-side synonyms: a word also matches these (at SYNONYM_WEIGHT).
 _SYNONYMS: dict[str, tuple[str, ...]] = {
     "money": ("payment", "pension", "benefit"),
+    "buy": ("provide",),
+    "supply": ("provide",),
+    "collect": ("collecting", "assessment"),
+    "collects": ("collecting", "assessment"),
+    "funded": ("assessment", "collecting"),
+    "funding": ("assessment", "collecting"),
+    "compensated": ("compensates",),
     "cash": ("payment", "lump_sum"),
     "paid": ("payment",),
     "pay": ("payment", "assessment"),
@@ -178,8 +233,6 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "register": ("registration",),
     "registration": ("register",),
     "claiming": ("claim",),
-    # A few Bemba / Nyanja words people mix into English.
-    "wcfcb": ("board",),
     "tell": ("report", "notify"),
     "inform": ("report", "notify"),
     "notify": ("report",),
@@ -242,17 +295,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "farm": ("work",),
     "job": ("work",),
     "workplace": ("work",),
-    "ntchito": ("work",),
-    "imilimo": ("work",),
-    "ofesi": ("branch",),
-    "ndalama": ("payment", "pension"),
-    "indalama": ("payment", "pension"),
     "penshoni": ("pension",),
-    "imfwa": ("death", "funeral"),
-    "maliro": ("funeral", "death"),
-    "ngozi": ("accident",),
-    "ulemu": ("disability",),
-    "kampani": ("employer",),
     "bwana": ("employer",),
 }
 
@@ -262,6 +305,209 @@ for _town in (
     "mufulira luanshya chililabombwe kafue mazabuka kapiri mpika nakonde"
 ).split():
     _SYNONYMS.setdefault(_town, ("branch",))
+
+# SMS-speak and short forms, rewritten in questions (never in articles) before
+# stop words are dropped: "hw mch is d funeral grant" reads as the long form.
+_SMS: dict[str, str] = {
+    "b4": "before",
+    "bfr": "before",
+    "hw": "how",
+    "wat": "what",
+    "wht": "what",
+    "wot": "what",
+    "wats": "what",
+    "ws": "was",
+    "nw": "now",
+    "d": "the",
+    "da": "the",
+    "dis": "this",
+    "dat": "that",
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "y": "why",
+    "wen": "when",
+    "whn": "when",
+    "wer": "where",
+    "whr": "where",
+    "mch": "much",
+    "abt": "about",
+    "cud": "could",
+    "shud": "should",
+    "wud": "would",
+    "nid": "need",
+    "ppl": "people",
+    "pple": "people",
+    "govt": "government",
+    "gvt": "government",
+    "coy": "company",
+    "co": "company",
+    "biz": "business",
+    "wrk": "work",
+    "wrkr": "worker",
+    "wrkrs": "workers",
+    "info": "information",
+    "docs": "documents",
+    "dox": "documents",
+    "doc": "document",
+    "reg": "register",
+    "regd": "registered",
+    "wit": "with",
+    "wth": "with",
+    "frm": "from",
+    "gt": "get",
+    "hv": "have",
+    "knw": "know",
+    "nt": "not",
+    "amt": "amount",
+    "mnth": "month",
+    "mth": "month",
+    "mnths": "months",
+    "yrs": "years",
+    "yrly": "yearly",
+    "nxt": "next",
+    "pymt": "payment",
+    "pmt": "payment",
+    "pmnt": "payment",
+    "max": "maximum",
+    "cert": "certificate",
+    "certs": "certificates",
+    "hosp": "hospital",
+    "accdnt": "accident",
+    "acc": "accident",
+    "dept": "department",
+    "emp": "employer",
+    "empr": "employer",
+    "bcoz": "because",
+    "coz": "because",
+    "cz": "because",
+    "thx": "thanks",
+    "tnx": "thanks",
+    "pnsn": "pension",
+    "pensn": "pension",
+    "cmpny": "company",
+    "cmpnsation": "compensation",
+    "compo": "compensation",
+    "regstr": "register",
+    "2day": "today",
+    "2moro": "tomorrow",
+}
+# Digits and short forms whose meaning depends on the next word: "how 2 register"
+# (to), "4 assessments" (for), "per yr" (year) against "yr pension" (your).
+_UNIT_WORDS = frozenset("days day weeks week months month years year percent kwacha million".split())
+_YEAR_BEFORE = frozenset("per a each every this last next the one".split())
+
+# Bemba and Nyanja content words, and word roots (for the many prefixed and
+# suffixed forms), read as the English word the articles use.
+_LOCAL_WORDS: dict[str, str] = {
+    "nshiku": "days",
+    "ubushiku": "day",
+    "masiku": "days",
+    "tsiku": "day",
+    "umweshi": "month",
+    "mweshi": "month",
+    "mwezi": "month",
+    "umwaka": "year",
+    "mwaka": "year",
+    "chaka": "year",
+    "caka": "year",
+    "umulume": "husband",
+    "mwamuna": "husband",
+    "amuna": "husband",
+    "umukashi": "wife",
+    "mkazi": "wife",
+    "akazi": "wife",
+    "abana": "children",
+    "bana": "children",
+    "mwana": "child",
+    "fomu": "form",
+    "boma": "government",
+    "apolisi": "police",
+    "bapolisi": "police",
+    "kapokola": "police",
+    "asilikali": "army",
+    "abashilika": "army",
+    "panshi": "minimum",
+    "pansi": "minimum",
+    "dokotala": "doctor",
+    "dotolo": "doctor",
+    "ngozi": "accident",
+    "kampani": "company",
+    "kambani": "company",
+    "bizinesi": "business",
+    "ofesi": "branch",
+    "maofesi": "branch",
+    "amaofesi": "branch",
+    "nthambi": "branch",
+    "maliro": "funeral",
+    "ishilyo": "funeral",
+    "afwa": "died",
+    "wafwa": "died",
+    "afwile": "died",
+    "alifwile": "died",
+    "anafa": "died",
+    "wafa": "died",
+    "imfwa": "death",
+    "imfa": "death",
+    "ulemu": "disability",
+    "ndalama": "money",
+    "indalama": "money",
+    "impiya": "money",
+    "malipiro": "payment",
+    "ukulipila": "pay",
+    "mankhwala": "treatment",
+    "imitengo": "prices",
+    "mitengo": "prices",
+    "umuti": "treatment",
+    "ntchito": "work",
+    "ncito": "work",
+    "incito": "work",
+    "imilimo": "work",
+    "mulimo": "work",
+    "kumulimo": "work",
+    "antchito": "workers",
+    "bakabomba": "workers",
+    "kabomba": "worker",
+    "mbuya": "employer",
+    "bwana": "employer",
+    "abakalamba": "employer",
+}
+_LOCAL_ROOTS: tuple[tuple[str, str], ...] = (
+    ("lembets", "register"),
+    ("lembesh", "register"),
+    ("lembes", "register"),
+    ("lipil", "pay"),
+    ("lipir", "pay"),
+    ("lipidw", "pay"),
+    ("mwalir", "died"),
+    ("fwile", "died"),
+    ("afwa", "died"),
+    ("anafa", "died"),
+    ("vulal", "injured"),
+    ("vulaz", "injured"),
+    ("cenen", "injured"),
+    ("cenwa", "injured"),
+    ("komenw", "injured"),
+    ("pweteka", "injured"),
+    ("dziwits", "report"),
+    ("ishibish", "report"),
+    ("landa", "report"),
+    ("pepala", "documents"),
+    ("kalata", "documents"),
+    ("patala", "hospital"),
+    ("ntchito", "work"),
+    ("ncito", "work"),
+    ("lemal", "disability"),
+    ("lemene", "disability"),
+    ("penshon", "pension"),
+    ("penshen", "pension"),
+    ("ndalama", "money"),
+    ("landir", "receive"),
+    ("anina", "increase"),
+    ("kwera", "increase"),
+    ("onjez", "increase"),
+    ("pokele", "receive"),
+)
 
 _NUMBER_WORDS = {
     "one": "1",
@@ -296,9 +542,14 @@ def _prepare(text: str) -> str:
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)  # 25,000 -> 25000
     t = re.sub(r"\b(?:k|zmw|zk)\s?(?=\d)", " kwacha ", t)  # K400, ZMW 14400 -> kwacha 400
     t = re.sub(r"\bzmw\b", "kwacha", t)
+    t = re.sub(r"(?<![\d/+])0(\d{2})\b", r"\1", t)  # network prefix 096 -> 96
     t = t.replace("%", " percent ").replace("'s", "")
+    # Every article is about the Board: its name is no more a topic than "board".
+    t = re.sub(r"\bwcfcb\b", "board", t)
     for phrase, repl in _PHRASES:
         t = t.replace(phrase, repl)
+    for pattern, repl in _PATTERNS:
+        t = pattern.sub(repl, t)
     return t
 
 
@@ -310,9 +561,15 @@ def stem(word: str) -> str:
     if word.isdigit() or "_" in word or len(word) <= 3:
         return word
     for suffix, repl, min_len in (
+        ("ational", "", 9),
+        ("ations", "", 8),
+        ("ation", "", 7),
+        ("ments", "", 8),
+        ("ment", "", 7),
         ("ies", "y", 5),
         ("ied", "y", 5),
         ("ing", "", 6),
+        ("ly", "", 6),
         ("ed", "", 5),
         ("es", "e", 5),
         ("s", "", 4),
@@ -325,13 +582,64 @@ def stem(word: str) -> str:
     return word[:6]
 
 
-def _words(text: str) -> list[str]:
+def _long_forms(text: str) -> str:
+    """A question with its SMS-speak written out ("hw mch is d grant 4 ma wife"
+    -> "how much is the grant for ma wife"), so that phrases and patterns see
+    the long form too."""
+    tokens = re.split(r"([a-z0-9]+)", text.lower())
+    words = tokens[1::2]
+    for k, w in enumerate(words):
+        before = words[k - 1] if k else ""
+        after = words[k + 1] if k + 1 < len(words) else ""
+        if w in ("2", "4") and after.isalpha() and after not in _UNIT_WORDS:
+            words[k] = "to" if w == "2" else "for"
+        elif w == "yr":
+            words[k] = "year" if before in _YEAR_BEFORE else "your"
+        elif w == "min":
+            words[k] = "minutes" if before.isdigit() else "minimum"
+        elif w in _SMS and not (len(w) == 1 and tokens[2 * k].endswith(("'", "\u2019"))):
+            words[k] = _SMS[w]  # (not the "d" of "I'd")
+    tokens[1::2] = words
+    return "".join(tokens)
+
+
+def _words(text: str, query: bool = False) -> list[str]:
+    """Normalised words of a text, stop words dropped. A question (``query``)
+    also has its SMS-speak and Bemba/Nyanja content words read as English."""
+    if query:
+        text = _long_forms(text)
     words = []
     for w in _TOKEN_RE.findall(_prepare(text)):
+        if query:
+            w = _LOCAL_WORDS.get(w, w)
         w = _NUMBER_WORDS.get(w, w)
-        if w not in _STOPWORDS:
-            words.append(w)
+        if (
+            w in _STOPWORDS
+            or w in _LOCAL_STOPWORDS
+            or (w.endswith("s") and w[:-1] in _STOPWORDS)
+            or (len(w) == 1 and not w.isdigit())  # the "d" of "I'd", a stray letter
+        ):
+            continue
+        words.append(w)
     return words
+
+
+def _is_local(query: str, language: str | None) -> bool:
+    """Whether a question is written (partly) in Bemba or Nyanja: its words the
+    index has never seen are then most likely grammar, not another topic."""
+    if language and language != "en":
+        return True
+    return any(w in _LOCAL_STOPWORDS or w in _LOCAL_WORDS for w in _TOKEN_RE.findall(query.lower()))
+
+
+def _local_root(word: str) -> str | None:
+    """The English word for a Bemba/Nyanja word built on a known root ("ndilembetse")."""
+    if len(word) < 5:
+        return None
+    for root, english in _LOCAL_ROOTS:
+        if root in word:
+            return english
+    return None
 
 
 def tokenize(text: str) -> list[str]:
@@ -350,6 +658,8 @@ class _Doc:
     tf: Counter
     length: float
     header: frozenset[str]
+    body: frozenset[str]
+    position: int  # the passage's place in its article, from 0
 
 
 @dataclass
@@ -396,6 +706,18 @@ def _split_passages(body: str) -> list[str]:
     return passages
 
 
+def _boilerplate(rows: list[dict]) -> frozenset[str]:
+    """Sentences repeated in many articles ("If you need more detail, please
+    visit the nearest WCFCB branch."): shown, but not indexed, or their words
+    would make every closing passage look like an answer."""
+    seen: Counter = Counter()
+    for row in rows:
+        seen.update(
+            {x.strip() for p in _split_passages(row.get("body") or "") for x in _SENTENCE_RE.split(p)}
+        )
+    return frozenset(x for x, n in seen.items() if n >= BOILERPLATE_MIN_ARTICLES)
+
+
 def _fingerprint(store) -> tuple:
     count = store.count(DOCTYPE, {"published": 1})
     latest = store.list(DOCTYPE, {"published": 1}, fields=["modified"], order_by="modified desc", limit=1)
@@ -414,6 +736,7 @@ def _build(store) -> _Index:
     )
     docs: list[_Doc] = []
     surface: set[str] = set()
+    boilerplate = _boilerplate(rows)
     for row in rows:
         title = (row.get("title") or "").strip()
         title_words = _words(title)
@@ -424,8 +747,8 @@ def _build(store) -> _Index:
             header[stem(w)] += TITLE_WEIGHT
         for w in keyword_words:
             header[stem(w)] += KEYWORD_WEIGHT
-        for text in _split_passages(row.get("body") or ""):
-            words = _words(text)
+        for position, text in enumerate(_split_passages(row.get("body") or "")):
+            words = _words(" ".join(x for x in _SENTENCE_RE.split(text) if x.strip() not in boilerplate))
             surface.update(words)
             tf = Counter({t: float(c) for t, c in Counter(stem(w) for w in words).items()})
             tf.update(header)
@@ -440,6 +763,8 @@ def _build(store) -> _Index:
                     tf=tf,
                     length=sum(tf.values()),
                     header=frozenset(header),
+                    body=frozenset(stem(w) for w in words),
+                    position=position,
                 )
             )
     postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -511,10 +836,10 @@ def _query_groups(index: _Index, query: str) -> list[list[tuple[str, float]]]:
     """One group of (term, weight) alternatives per query word."""
     groups: list[list[tuple[str, float]]] = []
     seen: set[str] = set()
-    for word in _words(query):
+    for word in _words(query, query=True):
         base = stem(word)
-        if base not in index.idf:
-            fixed = _correct(index, word)
+        if base not in index.idf and word not in _SYNONYMS:
+            fixed = _correct(index, word) or _local_root(word)
             if fixed:
                 word, base = fixed, stem(fixed)
         if base in seen:
@@ -530,8 +855,16 @@ def _query_groups(index: _Index, query: str) -> list[list[tuple[str, float]]]:
     return groups
 
 
-def _score(index: _Index, query: str, language: str | None) -> list[tuple[float, int, int]]:
-    """(score 0..1, doc index, query words found in its title/keywords) best first.
+@dataclass(frozen=True)
+class _Hit:
+    score: float  # coverage, 0..1
+    doc: int
+    topic_words: int  # query words found in the article's title or keywords
+    evidence: float  # IDF of the query words the passage matches (not normalised)
+
+
+def _score(index: _Index, query: str, language: str | None) -> list[_Hit]:
+    """Every passage that matches a query word, best first.
 
     The score is *coverage*: each query word, weighted by its IDF, counts fully
     when it is in the article's title or keywords and partly when only in the
@@ -545,18 +878,21 @@ def _score(index: _Index, query: str, language: str | None) -> list[tuple[float,
     allowed = None
     if language and language != "en":
         allowed = {language, "en"}
+    unknown_weight = UNKNOWN_LOCAL_WORD_WEIGHT if _is_local(query, language) else UNKNOWN_WORD_WEIGHT
     denominator = 0.0
     bm25: dict[int, float] = defaultdict(float)
     covered: dict[int, float] = defaultdict(float)
+    evidence: dict[int, float] = defaultdict(float)
     header_groups: dict[int, int] = defaultdict(int)
     for group in groups:
         known = [(t, w) for t, w in group if t in index.idf]
         if not known:
-            denominator += index.max_idf * UNKNOWN_WORD_WEIGHT  # a word we cannot match at all
+            denominator += index.max_idf * unknown_weight  # a word we cannot match at all
             continue
         denominator += max(index.idf[t] * w for t, w in known)
         best_bm25: dict[int, float] = {}
         best_cover: dict[int, float] = {}
+        best_idf: dict[int, float] = {}
         in_header: set[int] = set()
         for term, weight in known:
             idf = index.idf[term]
@@ -564,14 +900,19 @@ def _score(index: _Index, query: str, language: str | None) -> list[tuple[float,
                 doc = index.docs[i]
                 norm = tf * (K1 + 1) / (tf + K1 * (1 - B + B * doc.length / index.avgdl))
                 best_bm25[i] = max(best_bm25.get(i, 0.0), weight * idf * norm)
-                place = 1.0 if term in doc.header else BODY_CREDIT
-                best_cover[i] = max(best_cover.get(i, 0.0), weight * idf * place)
                 if term in doc.header:
+                    place = 1.0 if term in doc.body else HEADER_ONLY_CREDIT
                     in_header.add(i)
+                else:
+                    place = BODY_CREDIT
+                best_cover[i] = max(best_cover.get(i, 0.0), weight * idf * place)
+                best_idf[i] = max(best_idf.get(i, 0.0), weight * idf)
         for i, v in best_bm25.items():
             bm25[i] += v
         for i, v in best_cover.items():
             covered[i] += v
+        for i, v in best_idf.items():
+            evidence[i] += v
         for i in in_header:
             header_groups[i] += 1
     if denominator <= 0:
@@ -580,27 +921,58 @@ def _score(index: _Index, query: str, language: str | None) -> list[tuple[float,
     for i, raw in bm25.items():
         if allowed is not None and index.docs[i].language not in allowed:
             continue
-        ranked.append((min(1.0, covered[i] / denominator), raw, i))
+        # Ties go to the earlier passage: articles put their main fact first.
+        tie = raw * (1 - POSITION_DISCOUNT * index.docs[i].position)
+        ranked.append((min(1.0, covered[i] / denominator), tie, i))
     ranked.sort(key=lambda x: (-x[0], -x[1], x[2]))
-    return [(score, i, header_groups[i]) for score, _raw, i in ranked]
+    return [_Hit(score, i, header_groups[i], evidence[i]) for score, _tie, i in ranked]
 
 
-def _ranked(query: str, language: str | None, top_k: int) -> list[tuple[Passage, int]]:
-    if not (query or "").strip() or top_k <= 0:
-        return []
+def _answers_well(hit: _Hit) -> bool:
+    """The rule of :func:`best`: enough of the question matched, on its topic,
+    with enough evidence (one common word such as "work" is not a question)."""
+    if hit.evidence < MIN_EVIDENCE:
+        return False
+    if hit.score >= NO_ANSWER_THRESHOLD:
+        return True
+    return hit.score >= TOPIC_MATCH_THRESHOLD and hit.topic_words >= 2
+
+
+@dataclass(frozen=True)
+class Match:
+    """The knowledge base's best passage for a question, and whether it answers it.
+
+    ``answers_well`` is the knowledge base's own judgement (the rule of
+    :func:`best`); ``score`` is the passage's coverage of the question (0..1);
+    ``margin`` how far it is ahead of the best passage of another article (0
+    when none) - a small margin means two articles fit about equally."""
+
+    passage: Passage | None
+    score: float
+    answers_well: bool
+    topic_words: int = 0
+    margin: float = 0.0
+
+
+NO_MATCH = Match(passage=None, score=0.0, answers_well=False)
+
+
+def _passage(index: _Index, hit: _Hit) -> Passage:
+    d = index.docs[hit.doc]
+    return Passage(
+        article=d.article, title=d.title, text=d.text, score=round(hit.score, 4), source=d.source, slug=d.slug
+    )
+
+
+def _hits(query: str, language: str | None) -> tuple[_Index | None, list[_Hit]]:
+    if not (query or "").strip():
+        return None, []
     try:
         index = current_index()
     except Exception:  # the knowledge base is a help, never a reason for the turn to fail
         log.exception("knowledge: index unavailable; answering without it")
-        return []
-    out = []
-    for score, i, header_groups in _score(index, query[:2000], language)[:top_k]:
-        d = index.docs[i]
-        passage = Passage(
-            article=d.article, title=d.title, text=d.text, score=round(score, 4), source=d.source, slug=d.slug
-        )
-        out.append((passage, header_groups))
-    return out
+        return None, []
+    return index, _score(index, query[:2000], language)
 
 
 def search(query: str, language: str | None = None, top_k: int = 3) -> list[Passage]:
@@ -608,22 +980,41 @@ def search(query: str, language: str | None = None, top_k: int = 3) -> list[Pass
 
     ``language`` keeps passages in that language and in English (the starter
     knowledge base is English)."""
-    return [passage for passage, _ in _ranked(query, language, top_k)]
+    if top_k <= 0:
+        return []
+    index, hits = _hits(query, language)
+    return [_passage(index, h) for h in hits[:top_k]]
+
+
+def match(query: str, language: str | None = None) -> Match:
+    """The best passage for a question with the knowledge base's verdict on it.
+
+    For the dialogue policy: ``answers_well`` says a passage answers the
+    question (what :func:`best` uses); ``score`` and ``margin`` let a caller be
+    stricter, e.g. before answering a message the classifier read as personal."""
+    index, hits = _hits(query, language)
+    if not hits:
+        return NO_MATCH
+    top = hits[0]
+    first = index.docs[top.doc].article
+    other = next((h.score for h in hits[1:] if index.docs[h.doc].article != first), 0.0)
+    return Match(
+        passage=_passage(index, top),
+        score=round(top.score, 4),
+        answers_well=_answers_well(top),
+        topic_words=top.topic_words,
+        margin=round(top.score - other, 4),
+    )
 
 
 def best(query: str, language: str | None = None) -> Passage | None:
     """The best passage if it answers the question well enough, else None.
 
-    Good enough: a score of at least NO_ANSWER_THRESHOLD, or at least
-    TOPIC_MATCH_THRESHOLD when two or more of the question's words name the
-    article's topic (title or keywords) - "how *quickly* should an *accident*
-    be *reported*" is about reporting accidents even with a word we never saw."""
-    found = _ranked(query, language, 1)
-    if not found:
-        return None
-    passage, header_groups = found[0]
-    if passage.score >= NO_ANSWER_THRESHOLD:
-        return passage
-    if passage.score >= TOPIC_MATCH_THRESHOLD and header_groups >= 2:
-        return passage
-    return None
+    Good enough (:attr:`Match.answers_well`): a score of at least
+    NO_ANSWER_THRESHOLD, or at least TOPIC_MATCH_THRESHOLD when two or more of
+    the question's words name the article's topic (title or keywords) - "how
+    *quickly* should an *accident* be *reported*" is about reporting accidents
+    even with a word we never saw - and in both cases the matched words weigh at
+    least MIN_EVIDENCE (one everyday word such as "work" is not a question)."""
+    found = match(query, language)
+    return found.passage if found.answers_well else None
