@@ -166,31 +166,34 @@ def test_top_passage_answers_the_question(rt, question, slug, fact):
     assert 0.0 <= passage.score <= 1.0
 
 
-# ~60 general questions written from the facts sheet (our own wording: "my"/"we",
-# SMS-speak, Bemba and Nyanja mixed in); each line names the fact(s) the answer
-# must carry. Retrieval is measured directly: the passage best() returns.
+# General questions written from the facts sheet (our own wording: "my"/"we",
+# SMS-speak, Bemba and Nyanja mixed in), in four sets written one after another
+# (see docs/performance.md); each line names the fact(s) the answer must carry.
+# Retrieval is measured directly: the passage best() returns.
 QUESTION_SET = ROOT / "tests" / "data" / "knowledge_questions.jsonl"
 FACT_QUESTIONS = [
     json.loads(line) for line in QUESTION_SET.read_text(encoding="utf-8").splitlines() if line.strip()
 ]
 
 
-@pytest.mark.parametrize("row", FACT_QUESTIONS, ids=[r["question"][:40] for r in FACT_QUESTIONS])
-def test_general_question_gets_a_passage_carrying_the_fact(rt, row):
-    passage = knowledge.best(row["question"])
-    assert passage is not None, f"no answer for {row['question']!r}"
-    assert any(fact in passage.text for fact in row["facts"]), (
-        f"{row['question']!r} -> {passage.slug} ({passage.score}): {passage.text[:120]}"
-    )
+def test_general_questions_get_a_passage_carrying_the_fact(rt):
+    misses = []
+    for row in FACT_QUESTIONS:
+        passage = knowledge.best(row["question"])
+        if passage is None:
+            misses.append(f"{row['question']!r}: no answer")
+        elif not any(fact in passage.text for fact in row["facts"]):
+            misses.append(f"{row['question']!r} -> {passage.slug} ({passage.score}): {passage.text[:100]}")
+    assert not misses, "\n".join(misses)
 
 
 def test_question_set_is_varied():
     questions = [r["question"].lower() for r in FACT_QUESTIONS]
-    assert len(questions) >= 60 and len(set(questions)) == len(questions)
+    assert len(questions) >= 150 and len(set(questions)) == len(questions)
     personal = [q for q in questions if re.search(r"\b(my|we|our|i)\b", q)]
     local = [q for q in questions if re.search(r"\b(bushe|kodi|ndifuna|umulume)\b", q)]
     sms = [q for q in questions if re.search(r"\b(wat|hw|b4|d|4|pls|wit|biz)\b", q)]
-    assert len(personal) >= 15 and len(local) >= 6 and len(sms) >= 4
+    assert len(personal) >= 30 and len(local) >= 12 and len(sms) >= 6
 
 
 def test_match_reports_the_verdict_and_the_margin(rt):

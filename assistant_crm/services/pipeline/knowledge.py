@@ -124,6 +124,8 @@ _PHRASES = (
     ("goes up", "increase"),
     ("gone up", "increase"),
     ("money back", "refund"),
+    ("look after", "support"),
+    ("take care of", "support"),
     ("pay back", "refund"),
     ("by when", "deadline"),
     ("how soon", "deadline"),
@@ -181,6 +183,13 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "die": ("death", "died", "funeral"),
     "died": ("death", "funeral"),
     "dead": ("death", "died"),
+    "killed": ("died", "death"),
+    "kill": ("died", "death"),
+    "fatal": ("died", "death"),
+    "spent": ("paid",),
+    "spend": ("paid",),
+    "expenses": ("costs",),
+    "expense": ("costs",),
     "deceased": ("death", "died"),
     "death": ("died", "funeral"),
     "burial": ("funeral",),
@@ -574,7 +583,11 @@ def stem(word: str) -> str:
         ("es", "e", 5),
         ("s", "", 4),
     ):
-        if word.endswith(suffix) and len(word) >= min_len and not word.endswith(("ss", "us", "is")):
+        if (
+            word.endswith(suffix)
+            and len(word) >= min_len
+            and not word.endswith(("ss", "us", "is", "ily"))  # family, not "fami"
+        ):
             word = word[: len(word) - len(suffix)] + repl
             break
     if len(word) > 4 and word.endswith("e"):
@@ -622,6 +635,15 @@ def _words(text: str, query: bool = False) -> list[str]:
             continue
         words.append(w)
     return words
+
+
+def _singular(word: str) -> str:
+    """ "families" -> "family", "bosses" -> "boss", "wives" left alone: for the synonym map."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("sses"):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def _is_local(query: str, language: str | None) -> bool:
@@ -846,7 +868,7 @@ def _query_groups(index: _Index, query: str) -> list[list[tuple[str, float]]]:
             continue
         seen.add(base)
         group = [(base, 1.0)]
-        for syn in _SYNONYMS.get(word, ()):
+        for syn in _SYNONYMS.get(word) or _SYNONYMS.get(_singular(word), ()):
             for w in _words(syn):
                 s = stem(w)
                 if s != base and all(s != t for t, _ in group):
