@@ -383,7 +383,6 @@ _SMS: dict[str, str] = {
     "certs": "certificates",
     "hosp": "hospital",
     "accdnt": "accident",
-    "acc": "accident",
     "dept": "department",
     "emp": "employer",
     "empr": "employer",
