@@ -10,16 +10,23 @@ DB ?= sqlite:///assistant_crm.sqlite3
 
 .PHONY: run test setup lint format bench browser-deps clean
 
+# First run: a minute or two of pip output (one line per package), then the server.
 $(STAMP): requirements.txt requirements-dev.txt setup.py pyproject.toml
+	@echo "==> [1/3] creating the virtual environment in $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	@echo "==> [2/3] installing the dependencies (requirements-dev.txt)"
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -r requirements-dev.txt
+	@echo "==> [3/3] installing assistant_crm (editable)"
+	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
+	@echo "==> ready"
 
 setup: $(STAMP)
 
+# The app on :8000 and the sandbox (every outside service, the phone simulator) on :8701. Ctrl+C stops both.
 run: $(STAMP)
+	@echo "==> starting (the intent classifier trains first, a few seconds)"
 	$(BIN)/assistant-crm serve --host $(HOST) --port $(PORT) --db $(DB) --with-sandbox
 
 # Chromium for the browser tests comes from Debian's packages (never a downloaded browser).

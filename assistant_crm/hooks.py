@@ -20,6 +20,10 @@ app_color = "#0b5d3b"
 web_include_js = ["/assets/assistant_crm/js/chat_bubble.js"]
 web_include_css = ["/assets/assistant_crm/css/chat_bubble.css"]
 
+# The chat PWA's service worker at /sw.js (scope "/"): Frappe serves no .js
+# from www/, so a page renderer answers that one path (website/service_worker.py).
+page_renderer = ["assistant_crm.website.service_worker.ServiceWorkerPage"]
+
 # Roles, and the configuration records the assistant ships with. Frappe
 # imports every file in fixtures/ on install and migrate; this list is what
 # `bench export-fixtures` writes back.

@@ -17,9 +17,9 @@ from assistant_crm.services.infra.ports import Runtime, set_runtime
 from tests.support import REDIS_URL, ServerThread, redis_available, throwaway_mariadb, unavailable
 
 # Tests never read settings from the developer's environment.
-for _k in [
-    k for k in os.environ if k.startswith("ASSISTANT_CRM_") and k not in ("ASSISTANT_CRM_REQUIRE_SERVICES",)
-]:
+# (Paths to the team's shared data files are not settings: see tests/shared_data.py.)
+_KEEP = ("ASSISTANT_CRM_REQUIRE_SERVICES", "ASSISTANT_CRM_DEV_SET", "ASSISTANT_CRM_FACTS")
+for _k in [k for k in os.environ if k.startswith("ASSISTANT_CRM_") and k not in _KEEP]:
     if not _k.startswith("ASSISTANT_CRM_TEST_"):
         os.environ.pop(_k)
 

@@ -107,7 +107,7 @@ def test_doctor_reports_each_service(tmp_path):
     out = r.stdout
     assert "runtime: standalone" in out and "database: ok" in out and "cache: ok in-process" in out
     assert "Gemini: not configured" in out
-    assert "CoreBusiness: configured, unreachable" in out
+    assert "CoreBusiness: unreachable" in out
     assert r.returncode == 1
     assert "k\n" not in out
 

@@ -258,7 +258,9 @@ def test_settings_change_lists_field_names_only(fake_frappe):
         ("gemini_base_url", "ftp://x", "https"),
         ("webhook_ip_allowlist", "10.0.0.0/8\n# office\n196.46.1.2\nnot-an-ip", "not-an-ip"),
         ("intent_confidence_threshold", 1.5, "between 0 and 1"),
-        ("chat_rate_limit_per_minute", 0, "at least 1"),
+        ("chat_rate_limit_per_minute", -1, "0 \\(no limit\\) or more"),
+        ("webhook_rate_limit_per_minute", -5, "0 \\(no limit\\) or more"),
+        ("session_idle_minutes", 0, "at least 1"),
         ("gemini_timeout_seconds", 0, "more than 0"),
     ],
 )
@@ -280,3 +282,11 @@ def test_settings_accept_good_values(fake_frappe):
     doc.meta = _settings_meta(mod)
     doc.validate()
     assert doc.gemini_base_url == "https://generativelanguage.googleapis.com"
+
+
+def test_settings_accept_zero_for_no_rate_limit(fake_frappe):
+    # The engine reads 0 as "no limit" (rate_limit.hit, chat._limits); the form must let it be saved.
+    mod = controller("assistant_crm_settings")
+    doc = mod.AssistantCRMSettings(new=False, chat_rate_limit_per_minute=0, webhook_rate_limit_per_minute=0)
+    doc.meta = _settings_meta(mod)
+    doc.validate()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,14 +17,13 @@ from sklearn.linear_model import LogisticRegression
 
 from assistant_crm.services.models import INTENTS, IntentResult
 from assistant_crm.services.pipeline import intents
+from tests import shared_data
 from tests.support import set_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "assistant_crm" / "fixtures" / "intent_definition.json"
-# ASSISTANT_CRM_TEST_DEV_SET names it when the checkout is not next to shared/ (a git worktree).
-DEV_SET = Path(
-    os.environ.get("ASSISTANT_CRM_TEST_DEV_SET") or ROOT.parent / "shared" / "data" / "intents_dev.jsonl"
-)
+# ASSISTANT_CRM_DEV_SET (or ASSISTANT_CRM_TEST_DEV_SET) names it when the checkout is not next to shared/.
+DEV_SET = shared_data.shared_file(shared_data.DEV_SET_ENV, "intents_dev.jsonl")
 
 AUTH_INTENTS = {"claim_status", "payment_inquiry", "employer_contributions", "document_status"}
 
@@ -51,9 +49,8 @@ def examples_of(doc: dict) -> list[str]:
 
 
 def dev_rows() -> list[dict]:
-    if not DEV_SET.exists():
-        pytest.skip(f"dev set not found at {DEV_SET} (it lives outside the repository)")
-    return [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    path = shared_data.require(shared_data.DEV_SET_ENV, "intents_dev.jsonl")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 # ------------------------------------------------------------------ the fixtures file

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant_crm.services.pipeline import knowledge
+from tests import shared_data
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "assistant_crm" / "fixtures" / "knowledge_base_article.json"
@@ -20,7 +21,7 @@ DOCTYPE_JSON = (
     / "knowledge_base_article"
     / "knowledge_base_article.json"
 )
-FACTS = Path("/work/shared/data/wcfcb_facts.md")
+FACTS = shared_data.shared_file(shared_data.FACTS_ENV, "wcfcb_facts.md")
 DOCTYPE = "Knowledge Base Article"
 
 
@@ -101,9 +102,7 @@ def test_articles_cover_the_required_topics():
 def test_article_figures_come_from_the_facts_sheet():
     """Every number in the articles is in the facts sheet, or is one of the
     assistant's own documented figures (6-digit code, 5 minutes, 30 minutes)."""
-    if not FACTS.exists():
-        pytest.skip("facts sheet not available here")
-    facts = FACTS.read_text(encoding="utf-8")
+    facts = shared_data.require(shared_data.FACTS_ENV, "wcfcb_facts.md").read_text(encoding="utf-8")
     own = {"6", "5", "30", "five"}
     for a in _articles():
         for number in re.findall(r"\d[\d,/]*\d|\d", knowledge.strip_html(a["body"])):

@@ -15,6 +15,7 @@ from assistant_crm.services.delivery import attachments, message_signals
 from assistant_crm.services.infra import rate_limit
 from assistant_crm.services.infra.errors import AppError, NotFound, ServiceUnavailable, ValidationError
 from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.infra.times import to_store
 from assistant_crm.services.models import InboundMessage
 from assistant_crm.services.pipeline import context
 from assistant_crm.services.pipeline.normalise import MAX_LENGTH
@@ -127,7 +128,8 @@ def _since_time(session_name: str, since: str | None) -> tuple[datetime | None, 
         raise ValidationError(
             "since must be a message id of this session or an ISO date-time", field="since"
         ) from None
-    return parsed.replace(tzinfo=None), None
+    # An offset-less time is taken as the store's own (naive) time.
+    return to_store(parsed), None
 
 
 def _messages_after(session_name: str, after: datetime | None, skip: str | None) -> list[dict[str, Any]]:

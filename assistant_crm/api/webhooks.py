@@ -156,7 +156,10 @@ def _meta(platform: str, secret_field: str, verify_token_field: str, parser: Any
         if req.method == "GET":
             return _hub_handshake(call, req, verify_token_field)
         check = verify_hub_signature(
-            get_runtime().settings.str(secret_field), req.body, req.header("X-Hub-Signature-256")
+            get_runtime().settings.str(secret_field),
+            req.body,
+            req.header("X-Hub-Signature-256"),
+            secret_field,
         )
         if not check.ok:
             raise AuthenticationError(check.reason)

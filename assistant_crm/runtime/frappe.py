@@ -379,6 +379,13 @@ class FrappeClock:
     def now(self) -> datetime:
         return _now()
 
+    @property
+    def timezone(self) -> str:
+        """The site's time zone (System Settings), the zone of every naive time Frappe stores."""
+        from frappe.utils import get_system_timezone
+
+        return get_system_timezone()
+
 
 class FrappeSettingsSource:
     """Reads the Single DocType; Password fields come back decrypted.
@@ -454,6 +461,8 @@ def build_runtime() -> Runtime:
     # Hand-off assignment through Assignment Rules and ToDos (services/dialogue/assignment.py).
     rt.extras["assign_conversation"] = frappe_assignment.assign_conversation
     rt.extras["assignment_finished"] = frappe_assignment.assignment_finished
+    # Uploads go where Frappe serves /files/ from: the current site's public/files.
+    rt.extras["files_dir"] = lambda: frappe.get_site_path("public", "files")
     return rt
 
 

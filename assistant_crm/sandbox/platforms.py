@@ -151,6 +151,8 @@ class GraphAPI(Platform):
         return isinstance(data, dict) and data.get("messaging_product") == "whatsapp"
 
     def check(self, req: Received) -> Reply | None:
+        if req.method == "GET" and not req.path.endswith("/messages"):
+            return self._check_lookup(req)
         if req.method != "POST" or not req.path.endswith("/messages"):
             return graph_error(100, "Unsupported request", status=400)
         data = req.json
@@ -172,7 +174,33 @@ class GraphAPI(Platform):
             return graph_error(100, "(#100) param recipient must be non-empty.")
         return None
 
-    def accept(self, req: Received) -> tuple[Reply, Delivered]:
+    def _check_lookup(self, req: Received) -> Reply | None:
+        """``GET /{phone_number_id}`` (bearer) or ``GET /{page_id|me}?access_token=``: the node, if the token fits."""
+        node = req.path.rstrip("/").split("/")[-1]
+        if req.header("Authorization"):
+            if req.header("Authorization") != f"Bearer {self.whatsapp_token}":
+                return graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
+            if node != self.phone_number_id:
+                return graph_error(
+                    100, "Unsupported get request. Object does not exist", status=400, subcode=33
+                )
+            return None
+        if req.query.get("access_token") != self.page_token:
+            return graph_error(190, "Invalid OAuth access token.", status=400)
+        return None
+
+    def accept(self, req: Received) -> tuple[Reply, Delivered | None]:
+        if req.method == "GET":
+            node = req.path.rstrip("/").split("/")[-1]
+            if req.header("Authorization"):
+                body = {
+                    "id": node,
+                    "display_phone_number": "+1 555-078-3881",
+                    "verified_name": "WCFCB (sandbox)",
+                }
+            else:
+                body = {"id": node if node != "me" else "1234567890123", "name": "WCFCB (sandbox)"}
+            return Reply(200, body), None
         data = req.json
         n = self.next_id()
         if self.is_whatsapp(req):
@@ -357,12 +385,16 @@ class MakeComRelay(Platform):
     def check(self, req: Received) -> Reply | None:
         if req.header("X-API-Key") != self.api_key:
             return Reply(401, "Unauthorized")
+        if req.method == "GET":  # doctor's check: the key, no message
+            return None
         data = req.json
         if not isinstance(data, dict) or "message" not in data:
             return Reply(400, "Bad body")
         return None
 
-    def accept(self, req: Received) -> tuple[Reply, Delivered]:
+    def accept(self, req: Received) -> tuple[Reply, Delivered | None]:
+        if req.method == "GET":
+            return Reply(200, "Accepted"), None
         data = req.json
         message = data.get("message") or {}
         buttons = [{"id": str(q), "title": str(q)} for q in message.get("quick_replies") or []]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
-import socket
+import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 log = logging.getLogger("assistant_crm.cli")
 
@@ -100,7 +100,7 @@ def _recover(rt: Any) -> None:
 def _start_sandbox(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list[str]]:
     """Start the sandbox with credentials made for this run; returns (server,
     the settings that point the app at it, groups left to the environment)."""
-    from assistant_crm.sandbox import make_server
+    from assistant_crm.sandbox import make_server, runfile
     from assistant_crm.sandbox.world import World, overrides_for
 
     world = World()
@@ -121,6 +121,14 @@ def _start_sandbox(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list[
     threading.Thread(target=srv.serve_forever, name="sandbox", daemon=True).start()
     sandbox_url = f"http://{app_host}:{args.sandbox_port}"
     overrides, kept = overrides_for(world, sandbox_url, _configured_elsewhere(args))
+    # So that `doctor` in another terminal checks what this server uses (user-only file, removed on exit).
+    try:
+        runfile.write(overrides, sandbox_url, f"http://{app_host}:{args.port}")
+        atexit.register(runfile.remove, os.getpid())
+        # A plain `kill` (SIGTERM) ends the server through sys.exit, so atexit still runs.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    except OSError as e:
+        log.warning("doctor will not see the sandbox: cannot write %s (%s)", runfile.path(), e.strerror or e)
     return srv, overrides, kept
 
 
@@ -209,34 +217,26 @@ def cmd_import_kb(args: argparse.Namespace) -> int:
 
 
 # -- doctor --------------------------------------------------------------------
-EXTERNAL = [
-    ("Gemini", "gemini_base_url", "gemini_api_key"),
-    ("CoreBusiness", "corebusiness_base_url", "corebusiness_api_key"),
-    ("Make.com relay", "make_com_outbound_url", "make_com_api_key"),
-    ("WhatsApp (Graph API)", "graph_api_base_url", "whatsapp_access_token"),
-    ("Messenger (Graph API)", "graph_api_base_url", "messenger_page_access_token"),
-    ("Telegram", "telegram_api_base_url", "telegram_bot_token"),
-    ("Africa's Talking", "africastalking_base_url", "africastalking_api_key"),
-    ("Twilio", "twilio_base_url", "twilio_auth_token"),
-]
-
-
-def _reachable(url: str, timeout: float = 2.0) -> str:
-    p = urlparse(url)
-    if not p.hostname:
-        return "bad URL"
-    port = p.port or (443 if p.scheme == "https" else 80)
-    try:
-        with socket.create_connection((p.hostname, port), timeout=timeout):
-            return "reachable"
-    except OSError as e:
-        return f"unreachable ({e.strerror or e.__class__.__name__})"
-
-
 def cmd_doctor(args: argparse.Namespace) -> int:
-    ok = True
+    """Database, cache, then one authenticated call per configured service.
+
+    While a ``serve --with-sandbox`` runs, its sandbox settings (recorded in
+    the run file, see sandbox/runfile.py) fill what the environment leaves unset,
+    exactly as that server applied them."""
+    from assistant_crm.sandbox import runfile
+    from assistant_crm.sandbox.world import GROUPS
+    from assistant_crm.standalone import doctor
+
+    overrides: dict[str, Any] = {}
+    running = runfile.read()
+    if running:
+        configured = _configured_elsewhere(args)
+        settings = running.get("settings") or {}
+        for fields in GROUPS.values():
+            if not configured & set(fields):
+                overrides.update({f: settings[f] for f in fields if f in settings})
     try:
-        rt = _runtime(args, seed=False)
+        rt = _runtime(args, seed=False, overrides=overrides or None)
     except CLIError as e:
         print(f"database: FAIL {e}")
         return 1
@@ -245,16 +245,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"database: ok {rt.store.safe_url} ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
     cache = type(rt.cache).__name__
     print(f"cache: ok {'Redis' if cache == 'RedisCache' else 'in-process'}")
-    for label, url_field, key_field in EXTERNAL:
-        url = rt.settings.str(url_field)
-        configured = rt.settings.is_set(key_field)
-        if not configured:
-            print(f"{label}: not configured ({key_field} unset)")
-            continue
-        state = _reachable(url) if url else "no URL"
-        ok = ok and state == "reachable"
-        print(f"{label}: configured, {state} ({urlparse(url).netloc or url})")
-    return 0 if ok else 1
+    if running:
+        print(
+            f"sandbox: running at {running.get('sandbox_url')} (pid {running.get('pid')}, "
+            "`serve --with-sandbox`); its settings are used for what your environment leaves unset"
+        )
+    else:
+        print("sandbox: not running (`make run` or `assistant-crm serve --with-sandbox` starts it)")
+    results = doctor.run(rt.settings)
+    for r in results:
+        print(r.line())
+    return 1 if any(r.failed for r in results) else 0
 
 
 # -- delegates -----------------------------------------------------------------

@@ -36,6 +36,7 @@ from assistant_crm.api.endpoint import (
     set_current_request,
 )
 from assistant_crm.api.errors_shape import error_body, error_payload
+from assistant_crm.services.delivery.attachments import files_root
 from assistant_crm.services.infra import errors
 from assistant_crm.services.infra.jsonbody import loads_body
 from assistant_crm.services.infra.ports import Runtime, set_runtime
@@ -111,7 +112,7 @@ class StandaloneApp:
         return Response("Not found", status=404, content_type="text/plain; charset=utf-8")
 
     def files_dir(self) -> Path:
-        return Path(os.environ.get("ASSISTANT_CRM_FILES_DIR", "files")).resolve()
+        return files_root()
 
     def static(self, base: Path, rel: str, request: Request) -> Response:
         base = base.resolve()

@@ -7,6 +7,8 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,12 +19,21 @@ from tests.support import free_port
 pytestmark = pytest.mark.e2e
 
 
+@dataclass
+class Demo:
+    sandbox: str
+    app: str
+    tmp: Path
+    env: dict
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator[str]:
+def demo(tmp_path_factory) -> Iterator[Demo]:
     """The sandbox URL of a running `serve --with-sandbox` (no ASSISTANT_CRM_* in its environment)."""
     tmp = tmp_path_factory.mktemp("demo")
     port, sandbox_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")}
+    env["XDG_STATE_HOME"] = str(tmp / "state")  # where serve tells doctor about the sandbox
     log = (tmp / "serve.log").open("w+")
     proc = subprocess.Popen(
         _command()
@@ -47,7 +58,7 @@ def demo(tmp_path_factory) -> Iterator[str]:
         printed = log.read()
         assert proc.poll() is None, printed
         assert f"{sandbox}/phone" in printed and f"{sandbox}/sms" in printed and "Ctrl+C" in printed
-        yield sandbox
+        yield Demo(sandbox, app, tmp, env)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -56,6 +67,8 @@ def demo(tmp_path_factory) -> Iterator[str]:
         log.close()
         # The generated secrets never reach the output.
         assert "sandbox-key" not in out
+    # Stopped, it leaves no record of its secrets behind.
+    assert not (tmp / "state" / "assistant-crm" / "sandbox-run.json").exists()
 
 
 def _reply(sandbox: str, channel: str, peer: str, count: int, timeout: float = 30) -> dict:
@@ -73,6 +86,7 @@ def _reply(sandbox: str, channel: str, peer: str, count: int, timeout: float = 3
 
 @pytest.mark.parametrize("channel", ["whatsapp", "telegram", "sms"])
 def test_the_simulated_phone_is_answered(demo, channel):
+    demo = demo.sandbox
     phone = "+260966112233"  # Chanda Mulenga, a demo pensioner
     r = requests.post(
         f"{demo}/phone/api/send", json={"channel": channel, "from": phone, "text": "hello"}, timeout=15
@@ -89,5 +103,44 @@ def test_the_simulated_phone_is_answered(demo, channel):
 
 
 def test_the_front_page_lists_the_demo_people(demo):
+    demo = demo.sandbox
     page = requests.get(demo + "/", timeout=5)
     assert page.status_code == 200 and "Chanda Mulenga" in page.text and "305812/61/1" in page.text
+
+
+def test_doctor_knows_the_running_sandbox(demo):
+    r = subprocess.run(
+        [*_command(), "doctor", "--db", f"sqlite:///{demo.tmp / 'demo.sqlite3'}"],
+        cwd=demo.tmp,
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = r.stdout
+    assert f"sandbox: running at {demo.sandbox}" in out, out + r.stderr
+    for label in (
+        "CoreBusiness",
+        "WhatsApp (Graph API)",
+        "Messenger (Graph API)",
+        "Telegram",
+        "Make.com relay",
+    ):
+        assert f"{label}: ok (authenticated at 127.0.0.1:" in out, out
+    assert "Africa's Talking (SMS): ok" in out and "Gemini: not configured (set gemini_api_key" in out
+    assert r.returncode == 0, out
+    # A wrong key in the environment wins over the sandbox's, and is reported as rejected.
+    env = {
+        **demo.env,
+        "ASSISTANT_CRM_COREBUSINESS_BASE_URL": demo.sandbox,
+        "ASSISTANT_CRM_COREBUSINESS_API_KEY": "x",
+    }
+    r = subprocess.run(
+        [*_command(), "doctor", "--db", f"sqlite:///{demo.tmp / 'demo.sqlite3'}"],
+        cwd=demo.tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "CoreBusiness: rejected (HTTP 401" in r.stdout and r.returncode == 1, r.stdout

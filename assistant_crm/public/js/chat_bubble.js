@@ -125,7 +125,7 @@
 
 	function parseTime(s) {
 		if (!s) return new Date();
-		if (typeof s === "string" && !/[zZ]|[+-]\d\d:?\d\d$/.test(s)) s = s.replace(" ", "T") + "Z"; // server keeps naive UTC
+		if (typeof s === "string" && !/[zZ]|[+-]\d\d:?\d\d$/.test(s)) s = s.replace(" ", "T") + "Z"; // the API sends offsets; an offset-less time is UTC (older servers)
 		var d = new Date(s);
 		return isNaN(d) ? new Date() : d;
 	}

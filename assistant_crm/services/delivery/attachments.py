@@ -4,10 +4,14 @@ Only images (JPEG, PNG, GIF, WebP) and PDF up to 5 MB are accepted, and the
 type is decided by the file's first bytes as well as by what the client
 declared: a renamed executable is refused. Files are kept under
 ``<files root>/assistant_crm/<session name>/<random>-<safe name>``; the random
-part (128 bits) makes the URL unguessable. The files root is
-``rt.extras["files_dir"]`` when the runtime sets it, else the environment's
-``ASSISTANT_CRM_FILES_DIR``, else ``./files`` (what the standalone app serves
-under ``/files/``).
+part (128 bits) makes the URL unguessable. The files root (:func:`files_root`)
+is never the source tree: under Frappe the site's ``public/files`` (served at
+``/files/``); standalone the ``files_path`` setting, else
+``ASSISTANT_CRM_FILES_DIR``, else a folder next to the SQLite file
+(``<db file>-files``), else — when the database is not SQLite or its file
+lies inside the source tree — ``$XDG_DATA_HOME/assistant-crm/files``
+(``~/.local/share/assistant-crm/files``). The standalone app serves it under
+``/files/``.
 """
 
 from __future__ import annotations
@@ -66,11 +70,30 @@ def safe_name(filename: str) -> str:
     return (base or "file")[-80:]
 
 
+# The checkout (or site-packages) this package lives in: uploads never go there.
+SOURCE_TREE = Path(__file__).resolve().parents[3]
+
+
 def files_root() -> Path:
+    """Where uploaded files live (see the module docstring for the order)."""
     rt = get_runtime()
-    # The standalone app serves /files/ from ASSISTANT_CRM_FILES_DIR (default ./files).
-    root = (rt.extras or {}).get("files_dir") or os.environ.get("ASSISTANT_CRM_FILES_DIR") or "files"
-    return Path(root).resolve()
+    explicit = (rt.extras or {}).get("files_dir")
+    if callable(explicit):  # the Frappe runtime answers the current site's folder
+        explicit = explicit()
+    explicit = explicit or rt.settings.str("files_path") or os.environ.get("ASSISTANT_CRM_FILES_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return default_files_dir((rt.extras or {}).get("database_url") or "")
+
+
+def default_files_dir(database_url: str) -> Path:
+    """Next to a SQLite file outside the source tree, else the user's data folder."""
+    if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+        db = Path(database_url[len("sqlite:///") :].split("?", 1)[0]).expanduser().resolve()
+        if SOURCE_TREE not in db.parents:
+            return db.parent / f"{db.name}-files"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return (Path(data_home) / "assistant-crm" / "files").resolve()
 
 
 def save_upload(session_name: str, filename: str, declared_type: str, data: bytes) -> Attachment:

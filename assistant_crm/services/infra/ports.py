@@ -95,7 +95,12 @@ class Queue(Protocol):
 @runtime_checkable
 class Clock(Protocol):
     def now(self) -> datetime:
-        """Current time as a naive UTC datetime (the store keeps naive datetimes)."""
+        """Current time as a naive datetime in the clock's ``timezone`` (the store keeps naive datetimes)."""
+
+
+# The zone a clock's naive datetimes are in, when the clock does not say
+# (``clock.timezone``): standalone stores UTC, Frappe the site's time zone.
+DEFAULT_TIMEZONE = "UTC"
 
 
 @runtime_checkable
@@ -105,6 +110,8 @@ class SettingsSource(Protocol):
 
 
 class SystemClock:
+    timezone = "UTC"
+
     def now(self) -> datetime:
         return datetime.now(timezone.utc).replace(tzinfo=None)
 

@@ -50,11 +50,13 @@ def _sha256_header_digest(header: str | None) -> str | None:
     return digest.strip().lower()
 
 
-def verify_hub_signature(app_secret: str, body: bytes, header: str | None) -> SignatureCheck:
+def verify_hub_signature(
+    app_secret: str, body: bytes, header: str | None, setting: str = "the app secret"
+) -> SignatureCheck:
     """Meta (WhatsApp Cloud API, Messenger): ``X-Hub-Signature-256: sha256=<hex>``,
-    the HMAC-SHA256 of the raw body keyed with the app secret."""
+    the HMAC-SHA256 of the raw body keyed with the app secret (named ``setting`` in errors)."""
     if not app_secret:
-        return SignatureCheck(False, "the app secret is not configured")
+        return SignatureCheck(False, f"{setting} is not configured")
     digest = _sha256_header_digest(header)
     if digest is None:
         return SignatureCheck(False, "missing or malformed X-Hub-Signature-256 header")

@@ -504,7 +504,9 @@ class CoreBusinessClient:
         sleep: Callable[[float], None] = time.sleep,
     ):
         if not base_url:
-            raise CoreBusinessError("CoreBusiness base URL is not configured", kind="not_configured")
+            raise CoreBusinessError(
+                "CoreBusiness is not configured (corebusiness_base_url)", kind="not_configured"
+            )
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key or ""
         self.timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
@@ -744,7 +746,9 @@ def get_client() -> CoreBusinessClient:
     settings = get_runtime().settings
     base_url = settings.str("corebusiness_base_url")
     if not base_url:
-        raise CoreBusinessError("CoreBusiness base URL is not configured", kind="not_configured")
+        raise CoreBusinessError(
+            "CoreBusiness is not configured (corebusiness_base_url)", kind="not_configured"
+        )
     api_key = settings.str("corebusiness_api_key")
     timeout = settings.float("corebusiness_timeout_seconds")
     key = (base_url.rstrip("/"), api_key, timeout)

@@ -41,6 +41,7 @@ from assistant_crm.services.delivery import message_signals
 from assistant_crm.services.dialogue.state import Dialogue, initial_context
 from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.infra.times import to_iso
 from assistant_crm.services.models import InboundMessage, SessionState
 
 log = logging.getLogger("assistant_crm.context")
@@ -435,7 +436,7 @@ def _history_row(row: dict[str, Any]) -> dict[str, Any]:
         "author": row.get("author"),
         "text": row.get("text") or "",
         "intent": row.get("intent") or "",
-        "created": created.isoformat() if created else None,
+        "created": to_iso(created),  # with the offset: the stored time is naive
         "quick_replies": _parse_list(row.get("quick_replies")),
         "attachments": _parse_list(row.get("attachments")),
     }

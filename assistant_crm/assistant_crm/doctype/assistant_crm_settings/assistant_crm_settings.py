@@ -59,6 +59,7 @@ class AssistantCRMSettings(Document):
         corebusiness_timeout_seconds: DF.Float
         database_url: DF.Data | None
         default_language: DF.Literal["en", "bem", "nya", "toi", "loz"]
+        files_path: DF.Data | None
         gemini_api_key: DF.Password | None
         gemini_base_url: DF.Data | None
         gemini_model: DF.Data | None
@@ -130,8 +131,11 @@ class AssistantCRMSettings(Document):
                     "Cannot read {0}: write hours like Mon-Fri 08:00-17:00, holidays like 2026-12-25 Christmas Day"
                 ).format(", ".join(unreadable))
             )
+        # Rate limits: 0 means "no limit" (as the engine reads them); never negative.
+        for field in ("chat_rate_limit_per_minute", "webhook_rate_limit_per_minute"):
+            if self.get(field) is not None and int(self.get(field)) < 0:
+                frappe.throw(_("{0} must be 0 (no limit) or more").format(self.meta.get_label(field)))
         for field in (
-            "chat_rate_limit_per_minute",
             "session_idle_minutes",
             "outbound_max_attempts",
             "still_waiting_minutes",

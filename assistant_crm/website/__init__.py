@@ -1,0 +1,1 @@
+"""Frappe website hooks of the app (page renderers); imported only under Frappe."""
