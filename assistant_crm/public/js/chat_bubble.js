@@ -487,6 +487,10 @@
 			.then(
 				function (r) {
 					var url = r.url || r.file_url;
+					if (r.message_id && seen[r.message_id]) {
+						row.remove(); // a poll brought the stored message back first: it is already on screen
+						return;
+					}
 					var fresh = addMessage({ author: "user", text: "", attachments: [{ url: url, name: r.name }] });
 					row.replaceWith(fresh);
 					if (r.message_id) seen[r.message_id] = 1;
