@@ -120,6 +120,28 @@ class OOSGate:
         return pred
 
 
+class OOSBias:
+    """A linear model with a constant added to the out-of-scope score (a moved decision boundary)."""
+
+    def __init__(self, bias: float, c: float = 20.0, svm: bool = False) -> None:
+        self.bias, self.c, self.svm = bias, c, svm
+
+    def fit(self, x, y):
+        self.lr = (
+            LinearSVC(C=self.c).fit(x, y)
+            if self.svm
+            else LogisticRegression(C=self.c, solver="newton-cg", max_iter=200, tol=1e-3).fit(x, y)
+        )
+        self.classes_ = self.lr.classes_
+        self.col = list(self.classes_).index(OOS)
+        return self
+
+    def predict(self, x):
+        scores = self.lr.decision_function(x)
+        scores[:, self.col] += self.bias
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
 def candidates() -> list[Candidate]:
     lr = lambda c: lambda: LogisticRegression(C=c, solver="newton-cg", max_iter=200, tol=1e-3)  # noqa: E731
     return [
@@ -141,6 +163,12 @@ def candidates() -> list[Candidate]:
         ),
         Candidate("ComplementNB a=0.3", lambda: ComplementNB(alpha=0.3)),
         Candidate("calibrated LR+SVC ensemble", lambda: Ensemble()),
+        Candidate("LR C=20 + OOS bias 0.5", lambda: OOSBias(0.5)),
+        Candidate("LR C=20 + OOS bias 1.0", lambda: OOSBias(1.0)),
+        Candidate("LR C=20 + OOS bias 2.0", lambda: OOSBias(2.0)),
+        Candidate("LinearSVC C=1 + OOS bias 0.1", lambda: OOSBias(0.1, c=1.0, svm=True)),
+        Candidate("LinearSVC C=1 + OOS bias 0.2", lambda: OOSBias(0.2, c=1.0, svm=True)),
+        Candidate("LinearSVC C=1 + OOS bias 0.3", lambda: OOSBias(0.3, c=1.0, svm=True)),
         Candidate("LR C=20 + OOS gate", lambda: OOSGate(LogisticRegression(C=20.0, max_iter=300))),
     ]
 

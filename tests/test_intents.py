@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from assistant_crm.services.models import INTENTS, IntentResult
 from assistant_crm.services.pipeline import intents
@@ -256,19 +255,35 @@ def test_identifiers_become_placeholders_and_sms_speak_is_expanded():
     for placeholder in ("zznrc", "zzclaim", "zzphone", "zzmoney"):
         assert placeholder in norm
     # Accents are dropped (Lozi "cwañi"), case is folded.
-    assert intents.normalise_text("U zuhile CWAÑI") == "you zuhile cwani"
+    # (No word of the Board's business in it: the no-domain mark is added.)
+    assert intents.normalise_text("U zuhile CWAÑI") == f"you zuhile cwani {intents.NO_DOMAIN_MARK}"
+
+
+@pytest.mark.parametrize(
+    ("text", "other_body", "no_domain"),
+    [
+        ("how do I get my NAPSA pension", True, False),
+        ("ECZ voter registration, where do i go", True, True),
+        ("what is bitcoin", False, True),
+        ("where is my pension", False, False),
+        ("ndalama zanga zili kuti", False, False),
+        ("change my bank account", False, True),  # no mark is a rule: the model weighs it
+    ],
+)
+def test_marks_for_other_bodies_and_for_no_word_of_the_boards_business(text, other_body, no_domain):
+    words = intents.normalise_text(text).split()
+    assert (intents.OTHER_BODY_MARK in words) == other_body
+    assert (intents.NO_DOMAIN_MARK in words) == no_domain
 
 
 def test_fast_scoring_matches_sklearn_exactly():
-    """The hand-rolled TF-IDF + softmax gives sklearn's own probabilities."""
+    """The hand-rolled TF-IDF + softmax gives sklearn's own scores (with the out-of-scope bias and temperature)."""
     defs, _ = intents.load_definitions()
     texts = [intents.normalise_text(e) for d in defs for e in examples_of(d)]
     labels = [d["intent_name"] for d in defs for _ in examples_of(d)]
     word_vec, char_vec = intents._vectorizers()
     x = sparse.hstack([word_vec.fit_transform(texts), char_vec.fit_transform(texts)]).tocsr()
-    clf = LogisticRegression(C=intents.REGULARISATION_C, solver="newton-cg", max_iter=200, tol=1e-3).fit(
-        x, labels
-    )
+    clf = intents.classifier().fit(x, labels)
     model = intents._get_model()
     for text in [
         "where is my money",
@@ -278,7 +293,10 @@ def test_fast_scoring_matches_sklearn_exactly():
     ]:
         norm = intents.normalise_text(text)
         row = sparse.hstack([word_vec.transform([norm]), char_vec.transform([norm])]).tocsr()
-        expected = clf.predict_proba(row)[0]
+        scores = clf.decision_function(row)[0]
+        scores[list(clf.classes_).index("out_of_scope")] += intents.OUT_OF_SCOPE_BIAS
+        scores *= model.temperature
+        expected = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
         np.testing.assert_allclose(intents._probabilities(model, norm), expected, atol=1e-6)
 
 
