@@ -33,6 +33,7 @@ fixtures = [
     "Intent Definition",
     "Knowledge Base Article",
     "Response Template",
+    "Canned Response",
 ]
 
 # Install: roles exist before anything refers to them, and the runtime is set.

@@ -100,7 +100,7 @@ def test_close_then_the_visitor_starts_afresh_and_actions_are_audited(server, rt
     ]
     assert actions[0] == "escalation"
     assert {"take", "agent_reply", "close"} <= set(actions)
-    assert staff(server, "POST", "release", session_id=name).status_code == 400  # closed stays closed
+    assert staff(server, "POST", "release", session_id=name).status_code == 409  # closed stays closed
 
 
 def test_dashboard_summary_counts_today(server, rt):

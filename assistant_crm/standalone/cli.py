@@ -259,6 +259,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 # -- delegates -----------------------------------------------------------------
+def cmd_staff(args: argparse.Namespace) -> int:
+    from assistant_crm.standalone.staff_cli import run_with
+
+    return run_with(lambda a: _runtime(a, seed=False), args)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from assistant_crm.standalone.classify_cli import main as classify_main
 
@@ -314,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check the database, cache and every external service")
     common(p)
     p.set_defaults(func=cmd_doctor)
+
+    from assistant_crm.standalone import staff_cli
+
+    staff_cli.add_parser(sub, common, cmd_staff)
 
     p = sub.add_parser("classify", help="classify messages from stdin, one JSON line each")
     p.set_defaults(func=cmd_classify)

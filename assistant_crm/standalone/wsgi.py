@@ -40,6 +40,7 @@ from assistant_crm.services.delivery.attachments import files_root
 from assistant_crm.services.infra import errors
 from assistant_crm.services.infra.jsonbody import loads_body
 from assistant_crm.services.infra.ports import Runtime, set_runtime
+from assistant_crm.standalone import auth, staff_web
 
 log = logging.getLogger("assistant_crm.http")
 access_log = logging.getLogger("assistant_crm.access")
@@ -48,6 +49,13 @@ APP_DIR = Path(__file__).resolve().parent.parent
 PUBLIC_DIR = APP_DIR / "public"
 WWW_DIR = APP_DIR / "www"
 HOME_PAGE = "wcfcb_demo"
+# Staff login and the staff console (standalone/staff_web.py).
+STAFF_ROUTES = {
+    "/api/method/login": staff_web.login,
+    "/api/method/logout": staff_web.logout,
+    "/login": staff_web.login_page,
+    "/wcfcb_dashboard": staff_web.console_page,
+}
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -94,6 +102,9 @@ class StandaloneApp:
     # -- routing -----------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
         path = request.path
+        staff_route = STAFF_ROUTES.get(path.rstrip("/") or "/")
+        if staff_route is not None:
+            return staff_route(self.runtime, request)
         if path.startswith("/api/method/"):
             return self.api(request, path[len("/api/method/") :])
         if path.startswith("/api/"):
@@ -224,11 +235,18 @@ class StandaloneApp:
         return args
 
     def authenticate(self, request: Request, strict: bool = True) -> tuple[str, list[str]]:
-        """Staff API keys (``staff_api_keys`` = ``key:agent,key2:manager``); everyone else is Guest."""
+        """A staff login (the ``sid`` cookie, CSRF-checked on POST), a staff account's
+        ``token key:secret``, or a configured API key (``staff_api_keys`` =
+        ``key:agent,key2:manager``); everyone else is Guest."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() not in ("token", "bearer") or not token:
-            return "Guest", ["Guest"]
+            return staff_web.cookie_user(self.runtime, request, strict=strict) or ("Guest", ["Guest"])
+        key, sep, secret = token.strip().partition(":")
+        if sep and scheme.lower() == "token":
+            staff = auth.user_for_api_key(self.runtime.store, key, secret)
+            if staff is not None:
+                return staff.email, list(staff.roles)
         configured = self.runtime.settings.str("staff_api_keys")
         for entry in filter(None, (e.strip() for e in configured.split(","))):
             key, _, role = entry.partition(":")

@@ -30,6 +30,7 @@ FIXTURES: tuple[tuple[str, str], ...] = (
     ("Intent Definition", "intent_definition.json"),
     ("Knowledge Base Article", "knowledge_base_article.json"),
     ("Response Template", "response_template.json"),
+    ("Canned Response", "canned_response.json"),
 )
 _NON_VALUE_TYPES = {"Section Break", "Column Break", "Tab Break", "HTML", "Button", "Heading"}
 

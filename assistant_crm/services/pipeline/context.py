@@ -39,6 +39,7 @@ from typing import Any
 
 from assistant_crm.services.delivery import message_signals
 from assistant_crm.services.dialogue.state import Dialogue, initial_context
+from assistant_crm.services.infra import live
 from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.infra.times import to_iso
@@ -350,7 +351,13 @@ def set_status(session: SessionState, status: str, agent: str | None = None) -> 
     else:
         session.assigned_agent = agent
     Dialogue(session).handed_over(keep_question=status == "bot")
+    # When the person started waiting for a person (the staff console shows how long).
+    if status == "waiting_for_agent":
+        session.context.setdefault("waiting_since", get_runtime().clock.now().isoformat())
+    else:
+        session.context.pop("waiting_since", None)
     save_session(session, touch=False)
+    live.notify(session.name, "status")
 
 
 # ------------------------------------------------------- language and slots
@@ -425,6 +432,7 @@ def append_history(
         message_signals.announce(session.name)  # wakes the visitor's long-poll once committed
     session.message_count += 1
     log.debug("history %s %s/%s: %s", session.name, direction, author, mask_text(text[:60]))
+    live.notify(session.name, "message")
     return name
 
 
