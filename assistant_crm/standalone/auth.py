@@ -128,7 +128,6 @@ def list_staff(store: Store) -> list[dict[str, Any]]:
             "full_name": r.get("full_name") or "",
             "role": r.get("role") or "agent",
             "enabled": bool(r.get("enabled")),
-            "available": bool(r.get("available")),
             "last_login": r.get("last_login"),
         }
         for r in rows
