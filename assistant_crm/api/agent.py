@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request, endpoint
 from assistant_crm.services.dialogue import csat, handoff
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra import live
 from assistant_crm.services.infra.errors import DuplicateError, NotFound, ValidationError
 from assistant_crm.services.infra.masking import mask_phone
@@ -84,7 +85,7 @@ def _session(session_id: Any) -> SessionState:
 
 def display_name(session: SessionState) -> str:
     """What staff call the person: their verified or given name, a masked phone, or "Web visitor 4f2a"."""
-    verified = (session.context.get("auth") or {}).get("full_name") if session.is_verified else ""
+    verified = Dialogue(session).verified_name if session.is_verified else ""
     if verified:
         return str(verified).title()
     if session.display_name:
@@ -103,11 +104,11 @@ def _iso(value: Any) -> str | None:
     return str(value) if value else None
 
 
-def _waiting_since(session: SessionState, recent: list[dict[str, Any]]) -> str | None:
+def _waiting_since(session: SessionState, recent: list[dict[str, Any]], queued_at: str | None) -> str | None:
     """Since when the person has waited for a person: the hand-off, or (with an agent)
     their first message after the agent's last one."""
     if session.status == "waiting_for_agent":
-        return session.context.get("waiting_since") or (recent[-1].get("created") if recent else None)
+        return queued_at or (recent[-1].get("created") if recent else None)
     if session.status != "with_agent":
         return None
     since = None
@@ -119,7 +120,10 @@ def _waiting_since(session: SessionState, recent: list[dict[str, Any]]) -> str |
     return since
 
 
-def _summary(session: SessionState, recent: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _summary(
+    session: SessionState, recent: list[dict[str, Any]] | None = None, row: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One inbox row. ``row`` (the Chat Session row) gives the hand-off's queue time when it has one."""
     recent = recent or []
     last = recent[-1] if recent else {}
     return {
@@ -135,7 +139,7 @@ def _summary(session: SessionState, recent: list[dict[str, Any]] | None = None) 
         "message_count": session.message_count,
         "last_message": (last.get("text") or "")[:200],
         "last_author": last.get("author") or "",
-        "waiting_since": _waiting_since(session, recent),
+        "waiting_since": _waiting_since(session, recent, _iso((row or {}).get("waiting_since"))),
     }
 
 
@@ -209,7 +213,7 @@ def list_conversations(
     out = []
     for row in rows:
         session = context.from_row(row)
-        out.append(_summary(session, context.history(session, limit=RECENT)))
+        out.append(_summary(session, context.history(session, limit=RECENT), row))
     return out
 
 
@@ -256,17 +260,17 @@ def _delivery(row: dict[str, Any], ticks: dict[str, str], channel: str) -> str:
 
 def person_summary(session: SessionState) -> dict[str, Any] | None:
     """The verified person, masked: who, how and when they were verified."""
-    if not session.is_verified:
+    verified = Dialogue(session).verified if session.is_verified else None
+    if verified is None:
         return None
-    auth = session.context.get("auth") or {}
     return {
-        "full_name": str(auth.get("full_name") or "").title(),
-        "nrc": auth.get("nrc_masked") or "",
+        "full_name": verified.full_name.title(),
+        "nrc": verified.nrc_masked,
         "phone": mask_phone(session.phone),
-        "roles": list(auth.get("roles") or []),
-        "employer_numbers": list(auth.get("employer_numbers") or []),
-        "method": auth.get("method") or "",
-        "verified_at": auth.get("verified_at") or _iso(session.verified_at),
+        "roles": list(verified.roles),
+        "employer_numbers": list(verified.employer_numbers),
+        "method": verified.method,
+        "verified_at": verified.verified_at or _iso(session.verified_at),
     }
 
 
@@ -295,9 +299,10 @@ def get_conversation(session_id: str) -> dict[str, Any]:
     row = get_runtime().store.get(context.SESSION_DOCTYPE, session.name) or {}
     _audit("view_conversation", session)
     return {
-        "session": _summary(session, [context.as_api_message(r) for r in rows[-RECENT:]])
+        # The hand-off's queue facts and the rating, then the inbox row (which wins on waiting_since).
+        "session": handoff.waiting_info(session.name)
         | csat.for_conversation(session.name)
-        | handoff.waiting_info(session.name),
+        | _summary(session, [context.as_api_message(r) for r in rows[-RECENT:]], row),
         "person": person_summary(session),
         "messages": [
             context.as_api_message(r)

@@ -351,11 +351,6 @@ def set_status(session: SessionState, status: str, agent: str | None = None) -> 
     else:
         session.assigned_agent = agent
     Dialogue(session).handed_over(keep_question=status == "bot")
-    # When the person started waiting for a person (the staff console shows how long).
-    if status == "waiting_for_agent":
-        session.context.setdefault("waiting_since", get_runtime().clock.now().isoformat())
-    else:
-        session.context.pop("waiting_since", None)
     save_session(session, touch=False)
     live.notify(session.name, "status")
 
