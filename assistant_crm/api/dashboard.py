@@ -673,34 +673,40 @@ def export_person(session_id: Any = None) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ health
 
 
+_DOCTOR_STATES = {
+    "ok": "ok",
+    "not configured": "off",
+    "skipped": "off",
+    "incomplete": "warn",
+    "rejected": "fail",
+    "unreachable": "fail",
+    "error": "fail",
+}
+
+
 def _check_externals(rt: Any) -> list[dict[str, Any]]:
-    """The external services ``assistant-crm doctor`` checks: configured, and reachable."""
+    """The checks of ``assistant-crm doctor``: one authenticated call per configured
+    service (in parallel here, so a slow one does not hold the page)."""
     from concurrent.futures import ThreadPoolExecutor
-    from urllib.parse import urlparse
 
-    from assistant_crm.standalone.cli import EXTERNAL, _reachable
+    import requests
 
-    todo = []
-    out: list[dict[str, Any]] = []
-    for label, url_field, key_field in EXTERNAL:
-        url = rt.settings.str(url_field)
-        if not rt.settings.is_set(key_field):
-            out.append({"name": label, "status": "off", "detail": f"not configured ({key_field} unset)"})
-        elif not url:
-            out.append({"name": label, "status": "fail", "detail": "configured, no URL"})
-        else:
-            todo.append((label, url))
-    with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-        states = list(pool.map(lambda item: _reachable(item[1], timeout=1.5), todo))
-    for (label, url), state in zip(todo, states, strict=True):
-        out.append(
-            {
-                "name": label,
-                "status": "ok" if state == "reachable" else "fail",
-                "detail": f"configured, {state} ({urlparse(url).netloc or url})",
-            }
-        )
-    return out
+    from assistant_crm.standalone import doctor
+
+    def one(service: Any) -> Any:
+        with requests.Session() as http:
+            return doctor.check(rt.settings, service, http)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(doctor.SERVICES))) as pool:
+        results = list(pool.map(one, doctor.SERVICES))
+    return [
+        {
+            "name": r.label,
+            "status": _DOCTOR_STATES.get(r.state, "warn"),
+            "detail": r.state + (f" ({r.detail})" if r.detail else ""),
+        }
+        for r in results
+    ]
 
 
 def _circuits(rt: Any) -> list[dict[str, Any]]:
