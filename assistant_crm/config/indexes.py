@@ -9,6 +9,9 @@ COMPOSITE_INDEXES: dict[str, list[tuple[str, ...]]] = {
         ("status", "next_attempt_at"),
         ("session", "sequence"),
         ("recipient_id", "creation"),
+        # A sender's waiting events (inbox._waiting): without it the status
+        # index was used and every look scanned the whole backlog.
+        ("recipient_id", "status", "sequence"),
     ],
     "Webhook Activity Log": [("platform", "creation")],
     "Assistant Audit Log": [("action", "creation")],

@@ -143,7 +143,7 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
     rt.store.commit()  # visible to the worker before it is told
     if note:
         log.warning("outbound %s: %s", names[-1], note)
-    log.info("outbound queued: %s part(s) on %s, first %s", len(names), channel, names[0])
+    log.debug("outbound queued: %s part(s) on %s, first %s", len(names), channel, names[0])
     # Nothing of the conversation still queued or sending (and the sequence was
     # numbered under the lock): the first part is the head, and dispatch may skip
     # looking for earlier parts.

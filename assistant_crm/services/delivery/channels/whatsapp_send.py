@@ -166,5 +166,22 @@ def last_inbound_at(store: Any, session: str, recipient_id: str) -> datetime | N
 
 
 def window_open(store: Any, now: datetime, session: str, recipient_id: str) -> bool:
+    if recipient_id:
+        # The usual case, a reply to a message just received: the sender's
+        # latest inbound message alone shows the window is open (one query, not
+        # two; inbound rows keep the sender in recipient_id from the start,
+        # their session only once the turn is done).
+        row = store.get_by(
+            "Omnichannel Message",
+            {
+                "direction": "inbound",
+                "event_type": "message",
+                "platform": "whatsapp",
+                "recipient_id": recipient_id,
+            },
+            order_by="creation desc",
+        )
+        if row and isinstance(row.get("creation"), datetime) and now - row["creation"] < WINDOW:
+            return True
     last = last_inbound_at(store, session, recipient_id)
     return last is not None and now - last < WINDOW
