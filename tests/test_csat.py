@@ -190,3 +190,11 @@ def test_summary_counts_ratings_in_a_period(rt, clock):
     assert out["distribution"] == {"1": 0, "2": 0, "3": 0, "4": 2, "5": 1}
     assert out["asked"] == 3 and out["response_rate"] == 1.0
     assert csat.summary(since=datetime(2027, 1, 1))["count"] == 0
+
+
+def test_a_long_comment_is_cleaned_and_capped(server, rt, clock):
+    v, name = _closed_by_agent(server, rt)
+    v.send("3")
+    v.send("slow\x00 reply " + "x" * 1900)
+    comment = rt.store.get("Chat Session", name)["csat_comment"]
+    assert comment.startswith("slow reply xxx") and len(comment) == csat.MAX_COMMENT

@@ -29,6 +29,7 @@ from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage, Rendered, Reply, SessionState
 from assistant_crm.services.pipeline import context, templates
+from assistant_crm.services.pipeline.normalise import clean_text
 
 log = logging.getLogger("assistant_crm.csat")
 
@@ -174,7 +175,7 @@ def intercept(msg: InboundMessage) -> Reply | None:
     if session is None or (msg.channel == "web" and session.visitor_token != msg.session_id):
         rt.cache.delete(key)
         return None
-    text = (msg.text or "").strip()
+    text, _cut = clean_text(msg.text or "")  # as the pipeline cleans and caps it
     rating = parse_rating(text)
     stage = marker.get("stage")
     row = rt.store.get(SESSION, session.name) or {}
