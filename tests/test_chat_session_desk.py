@@ -126,3 +126,32 @@ def test_settings_accept_readable_hours(fake_frappe):  # noqa: F811
     )
     doc.meta = _settings_meta(mod)
     doc.validate()
+
+
+def test_the_migrate_patch_names_old_sessions(fake_frappe, monkeypatch):  # noqa: F811
+    import importlib
+    import sys
+    import types
+    from pathlib import Path
+
+    written = {}
+    fake_frappe.get_all = lambda doctype, filters, fields, limit_page_length: [
+        types.SimpleNamespace(name="4f2a9c1d0e", channel="web", phone=""),
+        types.SimpleNamespace(name="77aa0000", channel="whatsapp", phone="+260971234567"),
+    ]
+    fake_frappe.db = types.SimpleNamespace(
+        set_value=lambda dt, name, field, value, update_modified: written.__setitem__(name, value)
+    )
+    patches = [
+        line.strip()
+        for line in (Path(__file__).parents[1] / "assistant_crm" / "patches.txt").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "["))
+    ]
+    assert "assistant_crm.patches.name_unnamed_chat_sessions" in patches
+    for dotted in patches:
+        monkeypatch.delitem(sys.modules, dotted, raising=False)
+        assert callable(importlib.import_module(dotted).execute), dotted
+    importlib.import_module("assistant_crm.patches.name_unnamed_chat_sessions").execute()
+    assert written["4f2a9c1d0e"] == "Web visitor 4f2a"
+    assert written["77aa0000"].startswith("+260") and "1234567" not in written["77aa0000"]
+    sys.modules.pop("assistant_crm.patches.name_unnamed_chat_sessions", None)
