@@ -426,6 +426,7 @@ def transfer(session_id: str, to_agent: Any = None) -> dict[str, Any]:
         context.invalidate(session.name)
         raise DuplicateError("the conversation changed meanwhile; reload it and try again")
     context.set_status(session, "with_agent", to_agent)
+    handoff.taken(session, to_agent)  # out of the queue; under Frappe the ToDo moves to them
     _audit("transfer", session, {"from": holder or "", "to": to_agent})
     log.info("session %s transferred to %s by %s", session.name, to_agent, me)
     return _summary(session)
