@@ -87,7 +87,7 @@ _STOPWORDS = frozenset(
     ukulanda kulankhula mukwai bane kodi bushe yanu yenu ili kuti ku kwi whats someone anyone
     something every must able possible also only all any one people wants yesterday today tomorrow
     week weeks last ago morning actually exactly currently basically simply right now please thing
-    things kind sort whether per give gives given giving""".split()
+    things kind sort whether per give gives given giving against towards toward upon""".split()
 )
 
 # Bemba and Nyanja function words, question words and fillers that people mix
@@ -102,7 +102,8 @@ _LOCAL_STOPWORDS = frozenset(
     uko ichi ici iyi ili ilo aba awo aya yanji yani nani bane mukwai bambo amai mwe bwino ndili
     ndinu muli twa tu ka aka uku ukwa kwi ko yandi yanga wanga wandi zanga zathu yathu yesu
     yenu yanu wanu lyandi changa chathu canji ichinshi finshi fyonse zonse ngo ngu so nani
-    ilingi kangati kanshi ndiye yake yakwe wake wakwe bake bakwe akwe ake ndipo ndiponso""".split()
+    ilingi kangati kanshi ndiye yake yakwe wake wakwe bake bakwe akwe ake ndipo ndiponso munthu
+    umuntu muntu""".split()
 )
 
 # Phrases rewritten before tokenising (multi-word meanings).
@@ -464,6 +465,8 @@ _LOCAL_WORDS: dict[str, str] = {
     "malipiro": "payment",
     "ukulipila": "pay",
     "mankhwala": "treatment",
+    "banja": "family",
+    "ulupwa": "family",
     "imitengo": "prices",
     "mitengo": "prices",
     "umuti": "treatment",
@@ -589,7 +592,7 @@ def stem(word: str) -> str:
         ):
             word = word[: len(word) - len(suffix)] + repl
             break
-    if len(word) > 4 and word.endswith("e"):
+    if len(word) > 3 and word.endswith("e"):
         word = word[:-1]
     return word[:6]
 
@@ -907,6 +910,8 @@ def _score(index: _Index, query: str, language: str | None) -> list[_Hit]:
     header_groups: dict[int, int] = defaultdict(int)
     for group in groups:
         known = [(t, w) for t, w in group if t in index.idf]
+        if not known and group[0][0].isdigit():
+            continue  # "a farm with 5 workers": a count, not a topic we lack
         if not known:
             denominator += index.max_idf * unknown_weight  # a word we cannot match at all
             continue
@@ -945,7 +950,20 @@ def _score(index: _Index, query: str, language: str | None) -> list[_Hit]:
         # Ties go to the earlier passage: articles put their main fact first.
         tie = raw * (1 - POSITION_DISCOUNT * index.docs[i].position)
         ranked.append((min(1.0, covered[i] / denominator), tie, i))
-    ranked.sort(key=lambda x: (-x[0], -x[1], x[2]))
+    # Passages of one article with the same coverage stay together, the earlier
+    # first: the article's best BM25 places the group, its position orders it.
+    group_best: dict[tuple[str, float], float] = {}
+    for cov, tie, i in ranked:
+        key = (index.docs[i].article, round(cov, 4))
+        group_best[key] = max(group_best.get(key, 0.0), tie)
+    ranked.sort(
+        key=lambda x: (
+            -round(x[0], 4),
+            -group_best[(index.docs[x[2]].article, round(x[0], 4))],
+            index.docs[x[2]].article,
+            index.docs[x[2]].position,
+        )
+    )
     return [_Hit(score, i, header_groups[i], evidence[i]) for score, _tie, i in ranked]
 
 
