@@ -210,10 +210,10 @@ def test_bemba_nyanja_and_language_fallback(rt):
     assert templates.render("greeting", language="bem").text.startswith("Mwapoleni!")
     assert templates.render("greeting", language="nya").text.startswith("Muli bwanji!")
     assert "123456/78/1" in templates.render("verify_ask", language="nya").text
-    # Tonga has no templates: English.
-    assert templates.render("greeting", language="toi").text.startswith("Hello!")
-    # Bemba has no out_of_scope template: English.
-    assert templates.render("out_of_scope", language="bem").text.startswith("I'm sorry")
+    assert templates.render("greeting", language="toi").text.startswith("Mwabonwa!")
+    # Tonga has greeting, verification and hand-off only: the rest is English.
+    assert templates.render("out_of_scope", language="toi").text.startswith("I'm sorry")
+    assert templates.render("out_of_scope", language="bem").text.startswith("Mutwelele")
 
 
 def test_selection_order_most_specific_first(rt):
