@@ -65,7 +65,9 @@ def test_the_covered_lists_name_real_keys():
     assert set(COVERED["bem_nya"]) <= english, set(COVERED["bem_nya"]) - english
     assert set(COVERED["toi_loz"]) <= set(COVERED["bem_nya"])
     # The greeting, verification and hand-off families are all in the Tonga/Lozi list.
-    family = re.compile(r"^(greeting|goodbye|verify_|otp_|verified$|logout$|session_expired$|escalation|handoff_)")
+    family = re.compile(
+        r"^(greeting|goodbye|verify_|otp_|verified$|logout$|session_expired$|escalation|handoff_)"
+    )
     assert {k for k in COVERED["bem_nya"] if family.match(k)} <= set(COVERED["toi_loz"])
 
 
@@ -138,7 +140,9 @@ def test_a_local_conversation_renders_in_its_language(language):
     text = templates.render("verified", language=language, data={"first_name": "Mutale"}).text
     english = templates.render("verified", language="en", data={"first_name": "Mutale"}).text
     assert "Mutale" in text and text != english
-    r = templates.render("handoff_available", language=language, data={"queue_position": 3, "wait_minutes": 12})
+    r = templates.render(
+        "handoff_available", language=language, data={"queue_position": 3, "wait_minutes": 12}
+    )
     assert "3" in r.text and "12" in r.text
     assert "{" not in r.text
 
