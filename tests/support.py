@@ -211,3 +211,34 @@ def concurrently(n: int, call: Any) -> list[Any]:
     for t in threads:
         t.join()
     return results
+
+
+# Messages that may leave the classifier torn between two intents (issue 11.4: a
+# clarifying question only then). Which of them are close depends on the model
+# of the day, so tests take the ones the live classifier finds close.
+UNCLEAR_CANDIDATES = (
+    "the thing",
+    "about the money",
+    "hmm the thing",
+    "asdf qwer",
+    "that stuff",
+    "the other one again",
+    "it is about that",
+    "hmm",
+    "ok so",
+    "the paper thing",
+)
+
+
+def unclear_messages(n: int) -> list[str]:
+    """``n`` messages the classifier finds close between its top two intents (no KB answer)."""
+    from assistant_crm.services.dialogue import policy
+    from assistant_crm.services.pipeline import intents, knowledge
+
+    found = [
+        text
+        for text in UNCLEAR_CANDIDATES
+        if policy.is_close(intents.classify(text)) and knowledge.best(text) is None
+    ]
+    assert len(found) >= n, f"only {found} are unclear to today's classifier"
+    return found[:n]

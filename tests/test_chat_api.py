@@ -182,7 +182,11 @@ def test_upload_an_image_and_fetch_it_back(server, rt):
     assert back.content == png
     row = rt.store.get("Chat History", info["message_id"])
     assert row["attachments"][0]["url"] == info["file_url"]
-    assert v.messages()["messages"][-1]["attachments"][0]["mime_type"] == "image/png"
+    *_, theirs, ack = v.messages()["messages"]
+    assert theirs["attachments"][0]["mime_type"] == "image/png"
+    # The assistant acknowledges the file by name (issue 11.7).
+    assert ack["author"] == "bot" and ack["text"] == f"Thank you, I have received {info['name']}."
+    assert info["reply"] == ack["text"]
 
 
 def test_upload_a_pdf(server):

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import set_settings
+from tests.support import set_settings, unclear_messages
 
 CHAT = "/api/method/assistant_crm.api.chat."
 AGENT = "/api/method/assistant_crm.api.agent."
@@ -121,7 +121,7 @@ def test_out_of_scope_is_declined_politely(server):
 def test_low_confidence_asks_with_quick_replies_then_a_tap_answers(server, rt):
     set_settings(rt, intent_confidence_threshold=0.999)  # nothing is confident now
     v = Visitor(server)
-    r = v.send("my thing from before")
+    r = v.send(unclear_messages(1)[0])
     assert r["metadata"]["source"] != "kb"
     assert "Talk to an agent" in r["quick_replies"]
     assert len(r["quick_replies"]) >= 2
@@ -136,10 +136,11 @@ def test_low_confidence_asks_with_quick_replies_then_a_tap_answers(server, rt):
 def test_three_unclear_messages_in_a_row_go_to_a_person(server, rt):
     set_settings(rt, intent_confidence_threshold=0.999)
     v = Visitor(server)
-    first = v.send("hmm the thing")
-    second = v.send("that other one")
+    one, two, three = unclear_messages(3)
+    first = v.send(one)
+    second = v.send(two)
     assert not first["handoff"] and not second["handoff"]
-    third = v.send("you know what I mean")
+    third = v.send(three)
     assert third["handoff"] is True
     assert rt.store.get("Chat Session", session_name(rt, v))["status"] == "waiting_for_agent"
 

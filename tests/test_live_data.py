@@ -112,7 +112,7 @@ def test_no_claims_offers_to_start_one(cb):
 
 def test_payments_in_plain_words(cb):
     s = verified("S-1001")
-    a = ask(s, "payment_inquiry", "when is my next payment")
+    a = ask(s, "payment_inquiry", "show my payments")
     assert (
         "Next payment: ZMW 12,500.00 lump sum, scheduled for 1 December 2026 by bank to ****1111." in a.text
     )

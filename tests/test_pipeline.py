@@ -174,12 +174,12 @@ def test_a_number_reply_picks_the_offered_option(rt):
 
 
 def test_sms_clarifying_question_is_answered_by_number(rt):
-    from tests.support import set_settings
+    from tests.support import set_settings, unclear_messages
 
     set_settings(rt, intent_confidence_threshold=0.999)
     sender = "+260971234569"
     first = reply.handle_message(
-        InboundMessage(channel="sms", text="the thing", sender_id=sender, sender_phone=sender)
+        InboundMessage(channel="sms", text=unclear_messages(1)[0], sender_id=sender, sender_phone=sender)
     )
     options = [line for line in first.text.splitlines() if line[:2].rstrip(".").isdigit()]
     assert options and options[-1].endswith("Talk to an agent")

@@ -12,6 +12,7 @@ from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
 from assistant_crm.services.delivery import attachments, message_signals
+from assistant_crm.services.dialogue import uploads
 from assistant_crm.services.infra import rate_limit
 from assistant_crm.services.infra.errors import AppError, NotFound, ServiceUnavailable, ValidationError
 from assistant_crm.services.infra.ports import get_runtime
@@ -222,7 +223,11 @@ def upload_file(session_id: Any = None, **_ignored: Any) -> dict[str, Any]:
     data = upload.read(attachments.MAX_BYTES + 1)
     stored = attachments.save_upload(session.name, upload.filename or "file", upload.mimetype or "", data)
     att = {"url": stored.url, "mime_type": stored.mime_type, "name": stored.name, "size": stored.size}
+    ack = uploads.acknowledge(session, [att])  # links the file to an open claim of a verified person
     name = context.append_history(session, "in", "user", f"[file] {stored.name}", attachments=[att])
+    context.append_history(
+        session, "out", "bot", ack.text, intent=ack.intent, quick_replies=ack.quick_replies
+    )
     context.save_session(session)
     return {
         "file_url": stored.url,
@@ -230,6 +235,7 @@ def upload_file(session_id: Any = None, **_ignored: Any) -> dict[str, Any]:
         "mime_type": stored.mime_type,
         "size": stored.size,
         "message_id": name,
+        "reply": ack.text,
     }
 
 

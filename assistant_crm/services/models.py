@@ -148,6 +148,7 @@ class GateResult:
     intent: str | None = None  # the intent to answer (a resumed locked intent after verification)
     text: str = ""
     quick_replies: list[str] = field(default_factory=list)
+    question: str = ""  # on resuming after verification: the question that needed it
 
 
 @dataclass

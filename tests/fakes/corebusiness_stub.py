@@ -54,6 +54,31 @@ PEOPLE: dict[str, dict[str, Any]] = {
         "phone": "+260761700800",
         "preferred_language": "en",
     },
+    # Issue 11.5: why no payment is due (documents missing, rejected, not yet approved).
+    "S-1005": {
+        "nrc": "550617/31/1",
+        "full_name": "Mapalo Chisenga",
+        "roles": ["claimant"],
+        "employer_numbers": [],
+        "phone": "+260977600700",
+        "preferred_language": "en",
+    },
+    "S-1006": {
+        "nrc": "440728/41/1",
+        "full_name": "Chipo Nkandu",
+        "roles": ["claimant"],
+        "employer_numbers": [],
+        "phone": "+260966800900",
+        "preferred_language": "en",
+    },
+    "S-1007": {
+        "nrc": "330839/51/1",
+        "full_name": "Bupe Lungu",
+        "roles": ["claimant"],
+        "employer_numbers": [],
+        "phone": "+260955900100",
+        "preferred_language": "en",
+    },
 }
 
 CLAIMS: dict[str, dict[str, Any]] = {
@@ -123,6 +148,57 @@ CLAIMS: dict[str, dict[str, Any]] = {
         "next_step": "",
         "history": [],
         "documents": [],
+    },
+    "CLM-2026-50001": {
+        "person_id": "S-1005",
+        "claim_type": "occupational_injury",
+        "status": "awaiting_documents",
+        "status_date": "2026-08-14",
+        "incident_date": "2026-07-30",
+        "employer_name": "Chingola Copper Works",
+        "next_step": "Submit the medical report (WCF 3)",
+        "history": [{"date": "2026-08-14", "status": "awaiting_documents", "note": "WCF 3 needed"}],
+        "documents": [
+            {
+                "document_type": "Medical report (WCF 3)",
+                "status": "pending",
+                "received_date": None,
+                "note": "",
+            },
+            {"document_type": "Copy of NRC", "status": "received", "received_date": "2026-08-01", "note": ""},
+        ],
+    },
+    "CLM-2025-60001": {
+        "person_id": "S-1006",
+        "claim_type": "occupational_disease",
+        "status": "rejected",
+        "status_date": "2025-11-03",
+        "incident_date": "2025-04-01",
+        "employer_name": "Kasama Tea Estates",
+        "next_step": "You may appeal within 30 days of the decision letter at any branch",
+        "history": [
+            {"date": "2025-04-20", "status": "received", "note": "Claim registered"},
+            {"date": "2025-11-03", "status": "rejected", "note": "Condition not found to be work-related"},
+        ],
+        "documents": [],
+    },
+    "CLM-2026-70001": {
+        "person_id": "S-1007",
+        "claim_type": "occupational_injury",
+        "status": "under_review",
+        "status_date": "2026-10-02",
+        "incident_date": "2026-09-10",
+        "employer_name": "Kitwe Brick Makers",
+        "next_step": "A claims officer is reviewing the file",
+        "history": [{"date": "2026-10-02", "status": "under_review", "note": "Officer assigned"}],
+        "documents": [
+            {
+                "document_type": "Accident report (Form 6)",
+                "status": "received",
+                "received_date": "2026-09-12",
+                "note": "",
+            }
+        ],
     },
 }
 

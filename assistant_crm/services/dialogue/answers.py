@@ -17,12 +17,15 @@ from decimal import Decimal
 from typing import Any
 
 from assistant_crm.services.dialogue import escalation
+from assistant_crm.services.dialogue.asked import Asked, asked
 from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.integrations import live_data
 from assistant_crm.services.integrations.corebusiness import (
+    ClaimDetail,
     ClaimSummary,
     Contributions,
     CoreBusinessError,
+    Document,
     Payment,
 )
 from assistant_crm.services.integrations.live_data import long_date, money
@@ -140,22 +143,26 @@ def _greet_by_name(text: str, name: str) -> str:
     return f"{name}, {text}"
 
 
-def hand_off(session: SessionState, reason: str, channel: str) -> Draft:
-    """Queue the conversation for a person and say what happens next."""
-    rendered = escalation.escalate(session, reason, channel=channel)
+def hand_off(session: SessionState, decision: Any, confidence: float, low_confidence: bool) -> Draft:
+    """Queue the conversation for a person (a policy ``Decision``) and say what happens next."""
+    reason = decision.escalation_reason
+    rendered = escalation.escalate(session, reason, channel=session.channel or "all")
     return Draft(
         text=rendered.text,
         quick_replies=list(rendered.quick_replies),
+        intent=decision.intent,
+        confidence=confidence,
         source="escalation",
         handoff=True,
-        metadata={"escalation_reason": reason},
+        low_confidence=low_confidence,
+        metadata={"escalation_reason": reason, "policy": decision.rule.name},
     )
 
 
 # ---------------------------------------------------------- clarification
 
 
-def clarify(session: SessionState, result: IntentResult) -> Draft:
+def clarify(session: SessionState, result: IntentResult, rule: str = "clarify") -> Draft:
     """A clarifying question offering the likeliest intents (and a person)."""
     ranked = [result.intent] + [name for name, _ in result.alternatives]
     options: list[tuple[str, str]] = []
@@ -174,6 +181,7 @@ def clarify(session: SessionState, result: IntentResult) -> Draft:
         intent=result.intent,
         confidence=result.confidence,
         low_confidence=True,
+        metadata={"policy": rule},
     )
 
 
@@ -210,8 +218,9 @@ def knowledge(session: SessionState, intent: str, passage: Passage | None) -> Dr
 # -------------------------------------------------------------- live data
 
 
-def live(session: SessionState, intent: str, msg: InboundMessage) -> LiveAnswer:
-    """The live-data answer to ``intent`` for the session's verified person.
+def live(session: SessionState, intent: str, msg: InboundMessage, question: str = "") -> LiveAnswer:
+    """The live-data answer to ``intent`` for the session's verified person: to
+    ``question`` when given (the one asked before verification), else to ``msg``.
 
     ``ok=False`` with the ``records_unavailable`` text when CoreBusiness
     cannot be reached; never anything about another person.
@@ -223,22 +232,29 @@ def live(session: SessionState, intent: str, msg: InboundMessage) -> LiveAnswer:
     text = msg.text or ""
     chosen: str | None = None
     dialogue = Dialogue(session)
+    question = question or text
     choice = dialogue.claim_choice
     if choice is not None:
         chosen = pick_claim(choice.numbers, text)
         if chosen and choice.intent in LIVE_INTENTS:
             intent = choice.intent
+            question = choice.question or question
         dialogue.clear_claim_choice()
+    kind = asked(question)
     resources: list[str] = []
     try:
-        if intent == "claim_status":
-            result = _claim_status(session, person_id, text, chosen, resources)
+        if kind is Asked.WHY_REJECTED and intent in ("claim_status", "document_status", "payment_inquiry"):
+            result = _why_rejected(session, person_id, question, chosen, resources)
+        elif kind is Asked.MISSING_DOCUMENTS and intent in ("claim_status", "document_status"):
+            result = _documents(session, person_id, question, chosen, resources, missing_only=True)
+        elif intent == "claim_status":
+            result = _claim_status(session, person_id, question, chosen, resources)
         elif intent == "payment_inquiry":
-            result = _payments(session, person_id, text, resources)
+            result = _payments(session, person_id, question, resources, kind)
         elif intent == "employer_contributions":
-            result = _contributions(session, person_id, text, resources)
+            result = _contributions(session, person_id, question, resources)
         elif intent == "document_status":
-            result = _documents(session, person_id, text, chosen, resources)
+            result = _documents(session, person_id, question, chosen, resources)
         else:
             raise ValueError(f"no live data for intent {intent!r}")
     except CoreBusinessError as exc:
@@ -274,7 +290,9 @@ def _wanted_claim(person_id: str, text: str, chosen: str | None) -> tuple[str | 
     return numbers[0], None
 
 
-def _ask_which(session: SessionState, intent: str, claims: list[ClaimSummary], header: str) -> LiveAnswer:
+def _ask_which(
+    session: SessionState, intent: str, claims: list[ClaimSummary], header: str, question: str = ""
+) -> LiveAnswer:
     numbers = [c.claim_number for c in claims]
     lines = [header]
     for i, c in enumerate(claims, start=1):
@@ -289,7 +307,7 @@ def _ask_which(session: SessionState, intent: str, claims: list[ClaimSummary], h
             line("claim_choice_item" if c.status_date else "claim_choice_item_undated", session, **data)
         )
     lines.append(line("claim_choice_ask", session))
-    Dialogue(session).offer_claims(intent, numbers)
+    Dialogue(session).offer_claims(intent, numbers, question)
     facts = {"claims": [_claim_fact(c) for c in claims], "question": "which claim"}
     return LiveAnswer(text="\n".join(lines), quick_replies=numbers[:3], facts=_facts(session, intent, facts))
 
@@ -418,12 +436,18 @@ def _payment_line(session: SessionState, p: Payment) -> str:
     return line(key, session, date=long_date(p.scheduled_date), **data)
 
 
-def _payments(session: SessionState, person_id: str, text: str, resources: list[str]) -> LiveAnswer:
+def _payments(
+    session: SessionState, person_id: str, text: str, resources: list[str], kind: Asked = Asked.OVERVIEW
+) -> LiveAnswer:
     payments = live_data.read_payments(person_id)
     resources.append("payments")
     numbers = find_claim_numbers(text)
     if numbers:
         payments = [p for p in payments if p.claim_number in numbers]
+    if kind is Asked.NEXT_PAYMENT:
+        return _next_payment(session, person_id, payments, resources)
+    if kind is Asked.LAST_PAYMENT:
+        return _last_payment(session, payments)
     if not payments:
         body, replies = say("payment_none", session, {"first_name": first_name(session)})
         return LiveAnswer(
@@ -536,7 +560,12 @@ def _contributions(session: SessionState, person_id: str, text: str, resources: 
 
 
 def _documents(
-    session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
+    session: SessionState,
+    person_id: str,
+    text: str,
+    chosen: str | None,
+    resources: list[str],
+    missing_only: bool = False,
 ) -> LiveAnswer:
     number, claims, early = _claims_asked(session, "document_status", person_id, text, chosen, resources)
     if early is not None:
@@ -547,7 +576,8 @@ def _documents(
         if len(waiting) == 1:
             number = waiting[0].claim_number
         else:
-            return _ask_which(session, "document_status", claims, line("document_claim_choice", session))
+            header = line("document_claim_choice", session)
+            return _ask_which(session, "document_status", claims, header, text)
     number = number or claims[0].claim_number
     docs = live_data.read_documents(person_id, number)
     resources.append(f"documents:{number}")
@@ -558,6 +588,8 @@ def _documents(
             quick_replies=replies,
             facts=_facts(session, "document_status", {"claim_number": number, "documents": []}),
         )
+    if missing_only:
+        return _missing_documents(session, number, docs)
     header, replies = say("document_status", session, {"claim_number": number})
     lines = [header]
     for d in docs:
@@ -583,3 +615,166 @@ def _documents(
     return LiveAnswer(
         text="\n".join(lines), quick_replies=replies, facts=_facts(session, "document_status", facts)
     )
+
+
+# ------------------------------------------------------ the question asked
+
+
+def _next_payment(
+    session: SessionState, person_id: str, payments: list[Payment], resources: list[str]
+) -> LiveAnswer:
+    """The next payment's date and amount, or why none is due."""
+    name = first_name(session)
+    upcoming = sorted(
+        (p for p in payments if p.status == "scheduled"), key=lambda p: p.scheduled_date or date.max
+    )
+    held = [p for p in payments if p.status in ("on_hold", "failed")]
+    lines: list[str] = []
+    if upcoming:
+        p = upcoming[0]
+        key = "payment_next"
+        lines.append(line(key, session, **_payment_data(session, p), date=long_date(p.scheduled_date)))
+        if held:
+            lines.extend(_payment_line(session, h) for h in held)
+    elif held:
+        key = "payment_next_held"
+        lines.append(line(key, session, first_name=name))
+        lines.extend(_payment_line(session, h) for h in held)
+        lines.append(line("payment_problem_help", session))
+    else:
+        key, data = _why_no_payment(session, person_id, resources)
+        lines.append(line(key, session, first_name=name, **data))
+    _, replies = say(key, session)
+    facts = {
+        "question": "next payment",
+        "answer": key,
+        "payments": [_payment_fact(p) for p in upcoming[:1] + held],
+    }
+    return LiveAnswer(
+        text="\n".join(lines), quick_replies=replies, facts=_facts(session, "payment_inquiry", facts)
+    )
+
+
+def _why_no_payment(
+    session: SessionState, person_id: str, resources: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """(template key, data) saying why no payment is scheduled, from the person's claims."""
+    claims = live_data.read_claims(person_id)
+    resources.append("claims")
+    by_status = {c.status: c for c in claims}
+    if "awaiting_documents" in by_status:
+        claim = by_status["awaiting_documents"]
+        docs = live_data.read_documents(person_id, claim.claim_number)
+        resources.append(f"documents:{claim.claim_number}")
+        missing = [d.document_type for d in docs if d.status in ("pending", "rejected")]
+        return "payment_none_documents", {"claim_number": claim.claim_number, "documents": ", ".join(missing)}
+    for status in ("received", "under_review", "medical_assessment"):
+        if status in by_status:
+            claim = by_status[status]
+            return "payment_none_not_approved", {
+                "claim_number": claim.claim_number,
+                "status": CLAIM_STATUS_WORDS.get(claim.status, claim.status),
+            }
+    if "rejected" in by_status and not any(c.status in ("approved", "paid") for c in claims):
+        return "payment_none_rejected", {"claim_number": by_status["rejected"].claim_number}
+    if not claims:
+        return "payment_none_no_claim", {}
+    return "payment_none_scheduled", {}
+
+
+def _last_payment(session: SessionState, payments: list[Payment]) -> LiveAnswer:
+    paid = sorted(
+        (p for p in payments if p.status == "paid"),
+        key=lambda p: p.paid_date or p.scheduled_date or date.min,
+        reverse=True,
+    )
+    if not paid:
+        text, replies = say("payment_last_none", session, {"first_name": first_name(session)})
+        return LiveAnswer(
+            text, replies, _facts(session, "payment_inquiry", {"question": "last payment", "payments": []})
+        )
+    p = paid[0]
+    data = {**_payment_data(session, p), "date": long_date(p.paid_date or p.scheduled_date)}
+    text, replies = say("payment_last", session, data)
+    facts = {"question": "last payment", "payments": [_payment_fact(p)]}
+    return LiveAnswer(text, replies, _facts(session, "payment_inquiry", facts))
+
+
+def _payment_data(session: SessionState, p: Payment) -> dict[str, Any]:
+    how = METHOD_WORDS.get(p.method, p.method)
+    by = ""
+    if how:
+        by = (
+            line("payment_by_to", session, method=how, account=p.account_masked)
+            if p.account_masked
+            else line("payment_by", session, method=how)
+        )
+    return {
+        "amount": money(p.amount, p.currency),
+        "kind": PAYMENT_KIND_WORDS.get(p.kind, p.kind),
+        "by": by,
+        "first_name": first_name(session),
+    }
+
+
+def _why_rejected(
+    session: SessionState, person_id: str, text: str, chosen: str | None, resources: list[str]
+) -> LiveAnswer:
+    """Why a claim was not approved, and what the person can do next."""
+    number, claims, early = _claims_asked(session, "claim_status", person_id, text, chosen, resources)
+    if early is not None:
+        return early
+    rejected = [c for c in claims if c.status == "rejected"]
+    if number is not None and all(c.claim_number != number for c in rejected):
+        rejected = []
+    elif number is not None:
+        rejected = [c for c in rejected if c.claim_number == number]
+    if not rejected:
+        text_, replies = say("claim_not_rejected", session, {"first_name": first_name(session)})
+        facts = {"question": "why rejected", "claims": [_claim_fact(c) for c in claims]}
+        return LiveAnswer(text_, replies, _facts(session, "claim_status", facts))
+    claim = rejected[0]  # newest first
+    detail = live_data.read_claim(person_id, claim.claim_number)
+    resources.append(f"claim:{claim.claim_number}")
+    reason = _rejection_reason(detail)
+    data = {
+        "claim_number": detail.claim_number,
+        "date": long_date(detail.status_date),
+        "reason": reason,
+        "next_step": detail.next_step.rstrip("."),
+    }
+    lines = [line("claim_rejected_reason" if reason else "claim_rejected_no_reason", session, **data)]
+    lines.append(
+        line("claim_rejected_next" if detail.next_step else "claim_rejected_next_default", session, **data)
+    )
+    _, replies = say("claim_rejected_reason", session)
+    facts = {"question": "why rejected", "claim": {**_claim_fact(detail), "reason": reason}}
+    return LiveAnswer("\n".join(lines), replies, _facts(session, "claim_status", facts))
+
+
+def _rejection_reason(detail: ClaimDetail) -> str:
+    """The note CoreBusiness gave with the rejection ("" when none)."""
+    for event in sorted(detail.history, key=lambda h: h.date or date.min, reverse=True):
+        if event.status == "rejected" and event.note:
+            return event.note.rstrip(".")
+    return ""
+
+
+def _missing_documents(session: SessionState, number: str, docs: list[Document]) -> LiveAnswer:
+    missing = [d for d in docs if d.status in ("pending", "rejected")]
+    facts = {
+        "question": "missing documents",
+        "claim_number": number,
+        "missing": [{"document_type": d.document_type, "status": d.status, "note": d.note} for d in missing],
+    }
+    if not missing:
+        text, replies = say("documents_none_missing", session, {"claim_number": number})
+        return LiveAnswer(text, replies, _facts(session, "document_status", facts))
+    header, replies = say("documents_missing", session, {"claim_number": number})
+    lines = [header]
+    for d in missing:
+        status = DOCUMENT_STATUS_WORDS.get(d.status, d.status)
+        note = line("document_note", session, note=d.note.rstrip(".")) if d.note else ""
+        lines.append(line("document_line", session, document_type=d.document_type, status=status, note=note))
+    lines.append(line("document_missing_help", session))
+    return LiveAnswer("\n".join(lines), replies, _facts(session, "document_status", facts))

@@ -284,7 +284,7 @@ def _mark_verified(session: SessionState, candidate: Candidate, method: str, now
         {"person_id": candidate.person_id, "nrc": candidate.nrc_masked, "method": method},
     )
     log.info("verification succeeded session=%s method=%s", session.name, method)
-    return GateResult(action="pass", intent=intent)
+    return GateResult(action="pass", intent=intent, question=dialogue.take_question())
 
 
 # --------------------------------------------------------------------------- the gate
@@ -324,6 +324,7 @@ def check(session: SessionState, msg: InboundMessage, intent: IntentResult) -> G
         return GateResult(action="pass", intent=intent.intent)
 
     session.locked_intent = intent.intent
+    dialogue.keep_question(text)
     dialogue.wait_for(Waiting.IDENTITY)
     _audit(session, "verification.requested", session.name, {"intent": intent.intent})
     parts = parse_identity(text)
@@ -365,6 +366,7 @@ def _on_identity(
         if requires_auth(intent.intent):
             if intent.intent != session.locked_intent and intent.source != "context":
                 session.locked_intent = intent.intent  # they now want something else personal
+                Dialogue(session).keep_question(text)
             return _reply("verify_pending_reminder", session)
         if intent.source != "context":
             # A different question while we wait: answer it, keep the lock.

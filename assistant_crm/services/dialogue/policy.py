@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from assistant_crm.services.dialogue import escalation
+from assistant_crm.services.dialogue.asked import Asked, asked
 from assistant_crm.services.dialogue.state import Dialogue, Waiting
 from assistant_crm.services.models import IntentResult, Passage, SessionState
 from assistant_crm.services.pipeline import intents, knowledge
@@ -41,11 +42,12 @@ GATE_ANSWER = Rule(
 )
 HAND_OFF = Rule("hand_off", "the person asked for a person, is upset, or the bot keeps misunderstanding")
 CLOSE_CALL = Rule(
-    "close_call_knowledge", "a hesitant question naming nobody's records with a strong KB match is answered"
+    "close_call_knowledge", "a hesitant message needing no personal record is answered by a good KB passage"
 )
-CLARIFY = Rule("clarify", "a hesitant classification is checked with the person before acting on it")
+CLARIFY = Rule("clarify", "the top two intents are close and no KB passage answers well: ask which")
+CLEAR_LEAD = Rule("clear_lead", "a hesitant top intent well ahead of the next is acted on without asking")
 GENERAL_QUESTION = Rule(
-    "general_question", "a general question under a personal intent needs no NRC when the KB answers it"
+    "general_question", "a question that needs no personal record is answered from the KB, even with my/our"
 )
 GATE = Rule("gate", "the gate decides whether the person must be verified first")
 KNOWLEDGE_INTENT = Rule("knowledge_intent", "questions, claims and registration are answered from the KB")
@@ -56,6 +58,7 @@ RULES = (
     HAND_OFF,
     CLOSE_CALL,
     CLARIFY,
+    CLEAR_LEAD,
     GENERAL_QUESTION,
     GATE,
     KNOWLEDGE_INTENT,
@@ -77,8 +80,12 @@ OUT_OF_SCOPE_KB_MIN_SCORE = 0.6
 # A general question under a personal intent is answered from the KB only with
 # a clear match (the KB's own "no answer" line is 0.38).
 GENERAL_KB_MIN_SCORE = 0.45
-# A hesitant classification is answered from the KB only with a strong match.
-CLOSE_CALL_KB_MIN_SCORE = 0.75
+# A hesitant classification is answered from the KB with a good match.
+CLOSE_CALL_KB_MIN_SCORE = 0.55
+# Two intents are "close" when the second scores at least this share of the first;
+# under ACT_MIN_CONFIDENCE the top intent is too weak to act on without asking.
+CLOSE_RATIO = 0.5
+ACT_MIN_CONFIDENCE = 0.3
 # A general question (no I/we, nothing about an account's position, phrased as a
 # question) is answered from the KB's best passage from this score: the KB's own
 # topic-match line. "Up to what monthly wage are employer assessments calculated?"
@@ -87,6 +94,26 @@ GENERAL_QUESTION_KB_MIN_SCORE = 0.3
 # Words that make a message about the person's own records (English, Bemba, Nyanja).
 _PERSONAL_RE = re.compile(
     r"\b(my|mine|our|ours|me|myself|status|yandi|yesu|wandi|changa|yanga|wanga|zanga|langa|anga)\b", re.I
+)
+# Local-language possessives: without a reliable question form, "my ..." in Bemba or
+# Nyanja is read as a question about the person's records.
+_LOCAL_POSSESSIVE_RE = re.compile(
+    r"\b(yandi|yesu|wandi|shandi|shesu|lyandi|changa|yanga|wanga|zanga|langa|anga|yathu|zathu|wathu)\b", re.I
+)
+# The state of the person's own records: whether something happened, where it is,
+# how much is owed, "check/track my ...". A rule ("what documents do I need",
+# "when do we pay our assessment") asks none of these.
+_RECORD_STATE_RE = re.compile(
+    r"\b(status|progress|update\s+on|where\s+is|where'?s|what\s+about\s+(my|our)|check\s+(my|our)|"
+    r"track|follow\s+up|has\s+(my|our)|have\s+(my|our|you)|did\s+(you|i|we)\s+(get|receive)|"
+    r"is\s+my|are\s+my|was\s+my|were\s+my|why\s+(was|is|has|were|have)\s+(my|our)|when\s+will\s+(i|we|my|our)|"
+    r"how\s+much\s+(do|does|did|will)\s+(i|we)|my\s+(balance|arrears|account)|our\s+(balance|arrears|account)|"
+    r"(my|our)\s+\w+\s+(approved|paid|processed|ready|received|rejected|pending|missing|stuck|delayed)|"
+    r"show\s+(me\s+)?(my|our)|list\s+(my|our)|see\s+(my|our)|view\s+(my|our))\b",
+    re.I,
+)
+_RULE_QUESTION_RE = re.compile(
+    r"^\s*(what|when|where|which|who|how|is|are|do|does|can|could|should|must|may|will|am|if|up\s+to)\b", re.I
 )
 _FIRST_PERSON_RE = re.compile(r"\b(i|i'm|im|i've|ive|i'd|we|we're|us|ine|ifwe|ife)\b", re.I)
 # The position of an account or a case ("how much do we owe", "which documents are
@@ -106,6 +133,16 @@ _ASKS_FOR_PERSON_RE = re.compile(
     r"someone|somebody|talk\s+to|speak\s+(to|with)|call\s+me|munthu|umuntu|ndiyankhule|ndiyimbireni)\b",
     re.I,
 )
+
+
+# Intents a question about one's records is never, and the intent each kind of question is.
+_NOT_A_QUESTION = ("greeting", "goodbye", "out_of_scope")
+_INTENT_ASKED = {
+    Asked.NEXT_PAYMENT: "payment_inquiry",
+    Asked.LAST_PAYMENT: "payment_inquiry",
+    Asked.WHY_REJECTED: "claim_status",
+    Asked.MISSING_DOCUMENTS: "document_status",
+}
 
 
 @dataclass
@@ -159,6 +196,10 @@ def classify(session: SessionState, norm: Normalised) -> tuple[IntentResult, boo
     dialogue = Dialogue(session)
     result = intents.classify(norm.text, pending=dialogue.waiting.value or None)
     confident = bool(intents.is_confident(result)) or dialogue.in_gate
+    kind = asked(norm.text)
+    if kind is not Asked.OVERVIEW and result.intent in _NOT_A_QUESTION and needs_records(norm):
+        # "Ndalama yanga ili liti?" read as a greeting: it asks when the person is paid.
+        result, confident = replace(result, intent=_INTENT_ASKED[kind], source="asked"), True
     if confident:
         dialogue.understood()
         dialogue.stop_waiting(Waiting.CLARIFY)
@@ -194,10 +235,12 @@ def before_gate(session: SessionState, result: IntentResult, confident: bool, no
         return Decision(Source.PERSON, HAND_OFF, intent, escalation_reason=reason)
     if not confident:
         passage = _close_call_passage(session, result, norm)
-        if passage is None:
+        if passage is not None:
+            Dialogue(session).understood()
+            return Decision(Source.KNOWLEDGE, CLOSE_CALL, "information_request", passage)
+        if is_close(result):
             return Decision(Source.CLARIFY, CLARIFY, result.intent)
         Dialogue(session).understood()
-        return Decision(Source.KNOWLEDGE, CLOSE_CALL, "information_request", passage)
     passage = _general_passage(session, result.intent, norm)
     if passage is not None:
         return Decision(Source.KNOWLEDGE, GENERAL_QUESTION, result.intent, passage)
@@ -216,19 +259,25 @@ def after_gate(session: SessionState, intent: str, norm: Normalised) -> Decision
     return Decision(Source.TEMPLATE, TEMPLATE, intent)
 
 
+def is_close(result: IntentResult) -> bool:
+    """Whether the top two intents are close: the second scores at least CLOSE_RATIO of
+    the first, or the first is too weak to act on at all (below ACT_MIN_CONFIDENCE)."""
+    if result.confidence < ACT_MIN_CONFIDENCE or not result.alternatives:
+        return True
+    return result.alternatives[0][1] >= CLOSE_RATIO * result.confidence
+
+
 def _close_call_passage(session: SessionState, result: IntentResult, norm: Normalised) -> Passage | None:
-    """A KB passage when the classifier hesitates between a question and something else.
+    """A KB passage when the classifier hesitates and the message needs no personal record.
 
     "What is the minimum monthly pension now?" splits between
-    information_request and payment_inquiry; a strong knowledge-base match on a
-    message naming nobody's records answers it better than a clarifying
-    question. Only when information_request is one of the two best guesses.
+    information_request and payment_inquiry; a good knowledge-base match on a
+    message needing nobody's records answers it better than a clarifying question.
     """
-    top_two = [result.intent] + [name for name, _ in result.alternatives[:1]]
-    if "information_request" not in top_two or Dialogue(session).in_gate:
+    if Dialogue(session).in_gate or needs_records(norm):
         return None
-    if norm.nrcs or norm.claim_numbers or norm.phones or norm.otp_code or _PERSONAL_RE.search(norm.text):
-        return None
+    if _PERSONAL_RE.search(norm.text) and not _RULE_QUESTION_RE.search(norm.text):
+        return None  # "my thing from before": about their own affairs, not a rule
     passage = knowledge.best(norm.text, language=session.language)
     if passage is None or passage.score < CLOSE_CALL_KB_MIN_SCORE:
         return None
@@ -245,16 +294,17 @@ def _general_passage(session: SessionState, intent: str, norm: Normalised) -> Pa
     has a clear knowledge-base match is answered from the KB. Anything
     personal still goes through the gate.
     """
-    if session.is_verified or Dialogue(session).in_gate:
+    if Dialogue(session).in_gate or not intents.intent_config(intent).requires_auth:
         return None
-    if not intents.intent_config(intent).requires_auth:
+    if needs_records(norm) or (session.is_verified and not _RULE_QUESTION_RE.search(norm.text)):
         return None
-    if names_own_records(norm):
-        return None
+    personal = bool(_PERSONAL_RE.search(norm.text) or _FIRST_PERSON_RE.search(norm.text))
+    if personal and not _RULE_QUESTION_RE.search(norm.text):
+        return None  # "I want to know about my payments": a request about their own records
     passage = knowledge.best(norm.text, language=session.language)
     if passage is not None and passage.score >= GENERAL_KB_MIN_SCORE:
         return passage
-    if not _general_question(norm.text):
+    if personal or not _general_question(norm.text):
         return None
     # Phrased as a question about the rules, not the person's position: a decent
     # match answers it better than asking for an NRC.
@@ -264,15 +314,21 @@ def _general_passage(session: SessionState, intent: str, norm: Normalised) -> Pa
     return found[0]
 
 
-def names_own_records(norm: Normalised) -> bool:
-    """Whether a message is about the person's own records: an NRC, claim, phone or
-    employer number, "my"/"our", or "I"/"we" with an account's position ("how much do we owe")."""
+def needs_records(norm: Normalised) -> bool:
+    """Whether answering needs the person's own records: an NRC, claim, phone or
+    employer number; a question about their records' state ("where is my payment",
+    "is my claim approved", "how much do we owe"); a local-language "my ...";
+    or "I"/"we" with an account's position. "my"/"our" alone do not: "what
+    documents do I need for my claim?" is a question about the rules."""
     if norm.nrcs or norm.claim_numbers or norm.phones or norm.otp_code:
         return True
     text = norm.text
-    if _EMPLOYER_NUMBER_RE.search(text) or _PERSONAL_RE.search(text):
+    if _EMPLOYER_NUMBER_RE.search(text) or _RECORD_STATE_RE.search(text) or _LOCAL_POSSESSIVE_RE.search(text):
         return True
-    return bool(_FIRST_PERSON_RE.search(text) and _ACCOUNT_RE.search(text))
+    personal = _FIRST_PERSON_RE.search(text) or _PERSONAL_RE.search(text)
+    if personal and asked(text) is not Asked.OVERVIEW:
+        return True  # "when will I be paid", "which documents are missing"
+    return bool(personal and _ACCOUNT_RE.search(text))
 
 
 def _general_question(text: str) -> bool:

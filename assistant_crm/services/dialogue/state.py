@@ -11,6 +11,7 @@ over one session's context:
   (:class:`CodeChallenge`) or the verified person (:class:`Verified`);
 - ``claim_choice``: the claims offered after "which claim?" (:class:`ClaimChoice`);
 - ``options``: the (label, intent) pairs of a clarifying question;
+- ``question``: the question that needed verification, answered once verified;
 - ``low_confidence_streak``: hesitant classifications in a row;
 - ``last_quick_replies``: the labels last offered (a reply of "2" means the second).
 - ``answered`` / ``csat_asked``: the assistant answered a question here; the
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.models import SessionState
 
 
@@ -94,6 +96,7 @@ class ClaimChoice:
 
     intent: str
     numbers: list[str] = field(default_factory=list)
+    question: str = ""  # the question that led to the choice ("which documents are missing?")
 
 
 class Dialogue:
@@ -201,15 +204,30 @@ class Dialogue:
         raw = self._ctx.get("claim_choice") or {}
         if self.waiting is not Waiting.CLAIM_CHOICE or not raw:
             return None
-        return ClaimChoice(intent=str(raw.get("intent") or ""), numbers=list(raw.get("numbers") or []))
+        return ClaimChoice(
+            intent=str(raw.get("intent") or ""),
+            numbers=list(raw.get("numbers") or []),
+            question=str(raw.get("question") or ""),
+        )
 
-    def offer_claims(self, intent: str, numbers: list[str]) -> None:
+    def offer_claims(self, intent: str, numbers: list[str], question: str = "") -> None:
         self.wait_for(Waiting.CLAIM_CHOICE)
-        self._ctx["claim_choice"] = asdict(ClaimChoice(intent, list(numbers)))
+        self._ctx["claim_choice"] = asdict(ClaimChoice(intent, list(numbers), question))
 
     def clear_claim_choice(self) -> None:
         self._ctx.pop("claim_choice", None)
         self.stop_waiting(Waiting.CLAIM_CHOICE)
+
+    # ------------------------------------------------- the question asked
+
+    def keep_question(self, text: str) -> None:
+        """Keep the question that needs verification, to answer it once verified."""
+        if text.strip():
+            self._ctx["question"] = mask_text(text.strip()[:500])  # no NRC or phone kept
+
+    def take_question(self) -> str:
+        """The kept question ("" when none), forgotten as it is taken."""
+        return str(self._ctx.pop("question", "") or "")
 
     # ------------------------------------------------------- clarification
 
@@ -271,12 +289,13 @@ class Dialogue:
         """Forget who the person is and everything the gate was asking."""
         self.clear_auth()
         self._ctx.pop("claim_choice", None)
+        self._ctx.pop("question", None)
         self.stop_waiting(*GATE_QUESTIONS)
         self.forget("nrc", "full_name", "claim_number")
 
     def reset_on_idle(self) -> None:
         """The session idled out: verification, questions and slots all go."""
-        for key in ("auth", "pending", "slots", "low_confidence_streak"):
+        for key in ("auth", "pending", "slots", "low_confidence_streak", "question"):
             self._ctx.pop(key, None)
 
     def handed_over(self, keep_question: bool = False) -> None:

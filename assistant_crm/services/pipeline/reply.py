@@ -1,10 +1,10 @@
 """The reply pipeline: one inbound message in, one reply out (DESIGN.md, "The reply pipeline").
 
-Stages, in order, each timed in milliseconds into both Chat History rows'
-``stage_timings``: normalise → context → intent → (escalate) → auth gate →
-live data → compose → format → store → deliver (outbox, non-web channels) →
-metrics. What answers a message is decided in ``dialogue/policy.py``, the
-wording in ``dialogue/answers.py``, verification in ``dialogue/gate.py``.
+Stages, in order, each timed (ms) into both Chat History rows' ``stage_timings``:
+normalise → context → intent → (escalate) → auth gate → live data → compose →
+format → store → deliver (outbox, non-web channels) → metrics. What answers is
+decided in ``dialogue/policy.py`` (its rule's name goes into the metadata as
+``policy``), the words in ``dialogue/answers.py``, verification in ``dialogue/gate.py``.
 
 The person's message is stored in the context stage, before anything that can
 fail; if a later stage fails the person gets an apology and the message is
@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from assistant_crm.services.delivery import outbox
-from assistant_crm.services.dialogue import answers, csat, gate, handoff, outreach, policy
+from assistant_crm.services.dialogue import answers, csat, gate, handoff, outreach, policy, uploads
 from assistant_crm.services.dialogue.answers import Draft
 from assistant_crm.services.dialogue.policy import Decision, Source
 from assistant_crm.services.dialogue.state import Dialogue
@@ -54,14 +54,16 @@ def handle_message(msg: InboundMessage) -> Reply:
         session = context.load_session(msg)
         context.update_language(session, norm.language, norm.text)
         context.update_slots(session, norm.nrcs, norm.claim_numbers, norm.phones)
-    attachments = [a.__dict__ for a in msg.attachments] if msg.attachments else None
+    attachments = [dict(a.__dict__) for a in msg.attachments] if msg.attachments else None
     incoming = {"attachments": attachments, "channel_message_id": msg.platform_message_id or None}
     if session.status in context.HELD_STATUSES:  # quiet, but for the hand-off's own notes
         said = handoff.answer_while_waiting(session, msg, norm.text, received_at)
         return said or _held(session, norm, incoming, received_at, timer, channel)
     try:
         asked = replace(norm, text=policy.numbered_choice(session, norm.text))
-        draft = _run_stages(session, msg, asked, timer, channel)
+        draft = _run_stages(session, msg, asked, timer, channel) if norm.text or not attachments else None
+        if attachments:  # "Thank you, I have received ..." (and linked to an open claim)
+            draft = uploads.acknowledge(session, attachments, then=draft)
     except Exception:
         # The person's message is still stored below, with the apology.
         log.exception("pipeline failed for session %s; apologising", session.name)
@@ -121,42 +123,41 @@ def _run_stages(
         decision = policy.before_gate(session, result, confident, norm)
     if decision.source is Source.PERSON:
         with timer.stage("escalate"):
-            draft = answers.hand_off(session, decision.escalation_reason, channel)
-        draft.intent, draft.confidence, draft.low_confidence = (
-            decision.intent,
-            result.confidence,
-            not confident,
-        )
+            draft = answers.hand_off(session, decision, result.confidence, low_confidence=not confident)
         return draft
     if decision.source is Source.CLARIFY:
-        return answers.clarify(session, result)
+        return answers.clarify(session, result, decision.rule.name)
     if decision.source is Source.KNOWLEDGE:
         draft = answers.knowledge(session, "information_request", decision.passage)
         draft.intent, draft.confidence = decision.intent, result.confidence
+        draft.metadata["policy"] = decision.rule.name
         if decision.rule is policy.CLOSE_CALL:
             draft.metadata["close_call"] = [result.intent] + [n for n, _ in result.alternatives[:1]]
         with timer.stage("compose"):
             return _compose_with_gemini(session, norm, draft)
     with timer.stage("auth"):
         passed = gate.check(session, msg, result)
-    if passed.action == "reply":
-        intent = passed.intent or result.intent
-        return Draft(passed.text, list(passed.quick_replies), intent, result.confidence, source="gate")
     intent = passed.intent or result.intent
+    if passed.action == "reply":
+        metadata = {"policy": decision.rule.name}
+        return Draft(
+            passed.text, list(passed.quick_replies), intent, result.confidence, "gate", metadata=metadata
+        )
     with timer.stage("live_data"):
-        draft = _answer(session, msg, policy.after_gate(session, intent, norm))
-    draft.intent = intent
+        decision = policy.after_gate(session, intent, norm)
+        draft = _answer(session, msg, decision, passed.question)
+    draft.intent, draft.metadata["policy"] = intent, decision.rule.name
     draft.confidence = result.confidence if intent == result.intent else 1.0
     with timer.stage("compose"):
         return _compose_with_gemini(session, norm, draft)
 
 
-def _answer(session: SessionState, msg: InboundMessage, decision: Decision) -> Draft:
+def _answer(session: SessionState, msg: InboundMessage, decision: Decision, question: str) -> Draft:
     """The knowledge, live-data or template answer the policy chose."""
     if decision.source is Source.KNOWLEDGE:
         return answers.knowledge(session, decision.intent, decision.passage)
     if decision.source is Source.LIVE:
-        live = answers.live(session, decision.intent, msg)
+        live = answers.live(session, decision.intent, msg, question)
         source = "live" if live.ok else "template"
         return Draft(
             live.text, list(live.quick_replies), source=source, personal=True, facts=dict(live.facts)

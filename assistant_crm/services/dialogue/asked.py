@@ -1,0 +1,67 @@
+"""What a person asked about their own records, beyond the intent.
+
+"when will I be paid?" and "show my payments" are both payment_inquiry; the
+first wants the next payment's date (or why there is none), the second the
+list. :func:`asked` names the question so :mod:`dialogue.answers` answers that
+question, with one template per kind. English plus the common Bemba and Nyanja
+words; anything else is an ``OVERVIEW``.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+
+class Asked(str, Enum):
+    OVERVIEW = "overview"
+    NEXT_PAYMENT = "next_payment"
+    LAST_PAYMENT = "last_payment"
+    WHY_REJECTED = "why_rejected"
+    MISSING_DOCUMENTS = "missing_documents"
+
+
+# Money the person receives ("pay" alone is what an employer does: "when do we pay").
+_MONEY = (
+    r"(paid|payments?|money|pension|benefits?|compensation|grant|lump\s*sum|refund|funds|cash|"
+    r"ndalama|indalama|impiya|malipiro|amalipilo|penshoni|pension\w*)"
+)
+_WHY = r"(why|reason|how\s+come|what\s+happened|mulandu|chifukwa|cinshi|chani|chiyani|nshi)"
+_REJECTED = (
+    r"(reject\w*|declin\w*|refus\w*|turned\s+down|not\s+approved|denied|unsuccessful|kana\w*|kaana\w*)"
+)
+
+_WHY_REJECTED_RE = re.compile(
+    rf"\b{_WHY}\b.*\b{_REJECTED}|\b{_REJECTED}.*\b{_WHY}\b|\brejection\b", re.IGNORECASE | re.DOTALL
+)
+_MISSING_RE = re.compile(
+    r"\b(missing|outstanding|still\s+(need\w*|requir\w*|pending|owe)|what\s+else|remaining|left\s+to|"
+    r"not\s+(yet\s+)?(received|submitted)|haven'?t\s+(sent|submitted|brought)|"
+    r"ziperewera|zasowa|zikusowa|ifyashala|fyashala|ifyaburako)",
+    re.IGNORECASE,
+)
+_LAST_RE = re.compile(
+    rf"\b(last|latest|previous|most\s+recent|recent)\b.*\b{_MONEY}|\b{_MONEY}\b.*\b(last|latest|previous)\b|"
+    r"\bwhen\s+was\s+(i|we|my)\b.*\b(paid|payment)|\bdid\s+(i|we)\s+(get|receive)\b",
+    re.IGNORECASE,
+)
+_NEXT_RE = re.compile(
+    r"\b(next|upcoming|when|due|yet|still\s+waiting|where\s+is|where'?s|not\s+(been\s+)?(paid|received)|"
+    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lisa|nthawi|bwanji)\b",
+    re.IGNORECASE,
+)
+_MONEY_RE = re.compile(rf"\b{_MONEY}\b", re.IGNORECASE)
+
+
+def asked(text: str) -> Asked:
+    """The kind of question ``text`` asks about the person's records."""
+    text = text or ""
+    if _WHY_REJECTED_RE.search(text):
+        return Asked.WHY_REJECTED
+    if _MISSING_RE.search(text):
+        return Asked.MISSING_DOCUMENTS
+    if _LAST_RE.search(text):
+        return Asked.LAST_PAYMENT
+    if _MONEY_RE.search(text) and _NEXT_RE.search(text):
+        return Asked.NEXT_PAYMENT
+    return Asked.OVERVIEW
