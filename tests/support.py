@@ -227,6 +227,11 @@ UNCLEAR_CANDIDATES = (
     "hmm",
     "ok so",
     "the paper thing",
+    "the matter",
+    "something else",
+    "the issue",
+    "ehh",
+    "the one",
 )
 
 

@@ -52,6 +52,8 @@ INTENT_LABELS = {
     "greeting": "Hello",
     "goodbye": "Goodbye",
 }
+# What a clarifying question offers when the classifier's guesses offer too little.
+_CLARIFY_DEFAULTS = ("claim_status", "payment_inquiry", "information_request")
 CLAIM_TYPE_WORDS = {
     "occupational_injury": "work injury",
     "occupational_disease": "occupational disease",
@@ -172,6 +174,9 @@ def clarify(session: SessionState, result: IntentResult, rule: str = "clarify") 
             options.append((label, name))
         if len(options) == 3:
             break
+    for name in _CLARIFY_DEFAULTS:  # too few likely intents: offer the usual ones too
+        if len(options) < 2 and all(o[1] != name for o in options):
+            options.append((INTENT_LABELS[name], name))
     options.append((INTENT_LABELS["escalation"], "escalation"))
     Dialogue(session).ask_to_clarify(options)
     text, _ = say("clarify", session, template_data(session))
