@@ -121,3 +121,17 @@ def test_signals_cross_processes_through_redis():
     finally:
         here.close()
         there.close()
+
+
+def test_redis_down_wakes_this_process_and_logs_once(caplog):
+    """Redis unreachable: announcements still wake local waiters, with one warning, not one per message."""
+    signals = MessageSignals("redis://127.0.0.1:1/0", "assistant_crm|test-down|chat-messages")
+    try:
+        with signals.listen("s") as woken:
+            for _ in range(5):
+                signals.announce("s")
+            assert woken.is_set()
+        warnings = [r for r in caplog.records if "could not publish chat wake-ups" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        signals.close()

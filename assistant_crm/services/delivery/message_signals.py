@@ -39,6 +39,7 @@ class MessageSignals:
         self._waiters: dict[str, set[threading.Event]] = {}
         self._channel = channel
         self._stop = threading.Event()
+        self._publish_failing = False
         self._client: redis.Redis | None = None
         self._thread: threading.Thread | None = None
         if redis_url:
@@ -76,8 +77,13 @@ class MessageSignals:
         if self._client is not None:
             try:
                 self._client.publish(self._channel, key)
+                self._publish_failing = False
             except redis.RedisError as e:
-                log.warning("could not publish a chat wake-up to Redis (%s); only this process was woken", e)
+                if not self._publish_failing:  # one line per outage, not one per message
+                    log.warning(
+                        "could not publish chat wake-ups to Redis (%s); only this process is woken", e
+                    )
+                self._publish_failing = True
 
     def _wake(self, key: str) -> None:
         with self._lock:
