@@ -484,3 +484,14 @@ def test_health_lists_dead_letters_and_retries_them(server, rt, manager):
     assert "retry_dead_letter" in {
         r["action"] for r in rt.store.list("Assistant Audit Log", {"subject": name})
     }
+
+
+def test_agents_mark_themselves_available_or_away(server, rt, staff_accounts):
+    from assistant_crm.services.dialogue import assignment
+
+    alice = Staff(server, AGENT_USER, AGENT_PW)
+    assert alice.post(AGENT + "set_availability", available=0).json()["message"]["available"] is False
+    assert alice.get(STAFF_API + "whoami").json()["message"]["available"] is False
+    assert not assignment.is_available(AGENT_USER)
+    assert alice.post(AGENT + "set_availability", available=1).status_code == 200
+    assert assignment.is_available(AGENT_USER) and AGENT_USER in assignment.available_agents()

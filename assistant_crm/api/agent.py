@@ -464,6 +464,20 @@ def close(session_id: str) -> dict[str, Any]:
     return _summary(session)
 
 
+# ---------------------------------------------------------------------- availability
+
+
+@endpoint(roles=STAFF, methods=("POST",))
+def set_availability(available: Any = 1) -> dict[str, Any]:
+    """Whether new hand-offs may be assigned to you (round robin among available agents)."""
+    from assistant_crm.services.dialogue import assignment
+
+    flag = str(available).strip().lower() in ("1", "true", "yes", "on")
+    assignment.set_available(_caller(), flag)
+    log.info("%s is %s", _caller(), "available" if flag else "away")
+    return {"user": _caller(), "available": flag}
+
+
 # ------------------------------------------------------------------ canned responses
 
 CANNED_DOCTYPE = "Canned Response"

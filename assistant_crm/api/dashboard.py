@@ -220,15 +220,9 @@ def get_analytics(from_date: Any = None, to_date: Any = None) -> dict[str, Any]:
     succeeded = {a["subject"] for a in audit if a.get("action") == "verification.succeeded"}
     attempts = len(requested | succeeded)
 
-    ratings = []
-    for s in sessions:
-        try:
-            value = int(round(float(s.get("csat")))) if s.get("csat") not in (None, "", 0) else None
-        except (TypeError, ValueError):
-            value = None
-        if value and 1 <= value <= 5:
-            ratings.append(value)
-    distribution = {str(k): ratings.count(k) for k in range(1, 6)}
+    from assistant_crm.services.dialogue import csat
+
+    ratings = csat.summary(start, end)  # by when the rating was given
 
     outbound = _rows(
         OUTBOX, start, end, ["name", "creation", "platform", "status"], {"direction": "outbound"}
@@ -283,9 +277,11 @@ def get_analytics(from_date: Any = None, to_date: Any = None) -> dict[str, Any]:
                 "rate": (len(succeeded) / attempts) if attempts else None,
             },
             "csat": {
-                "average": round(sum(ratings) / len(ratings), 2) if ratings else None,
-                "count": len(ratings),
-                "distribution": distribution,
+                "average": ratings["average"],
+                "count": ratings["count"],
+                "distribution": ratings["distribution"],
+                "asked": ratings["asked"],
+                "response_rate": ratings["response_rate"],
             },
             "delivery_failures": sum(d["failed"] for d in delivery.values()),
         },

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request, endpoint
+from assistant_crm.services.dialogue import assignment
 from assistant_crm.services.infra.ports import get_runtime
 
 STAFF_ROLES = (ROLE_AGENT, ROLE_MANAGER)
@@ -61,6 +62,7 @@ def whoami() -> dict[str, Any]:
         "full_name": (me or {}).get("full_name") or info.user,
         "roles": [r for r in info.roles if r in STAFF_ROLES],
         "is_manager": is_manager,
+        "available": assignment.is_available(info.user),
         "runtime": get_runtime().name,
     }
 

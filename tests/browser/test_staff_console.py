@@ -43,7 +43,7 @@ def visitor_asks(page, text: str) -> None:
     page.wait_for_function(f"document.querySelectorAll('.wcfcb-bot').length > {bots}")
 
 
-def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(site, browser, page, watch, staff):
+def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(site, browser, page, watch, rt, staff):
     # The agent logs in first and watches the empty waiting list.
     log_in(page, site.url, AGENT_USER, AGENT_PW)
     assert page.locator("#me-name").inner_text() == "Alice Banda"
@@ -71,6 +71,7 @@ def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(site, br
     assert "I want to talk to a real person please" in page.locator("#messages").inner_text()
     page.click("#btn-take")
     page.wait_for_function("document.getElementById('holder').textContent.includes('You hold')")
+    assert "null" not in page.locator("#thread-meta").inner_text()
 
     page.fill("#reply-text", "Hello, this is Alice from WCFCB. How can I help?")
     page.click("#btn-send")
@@ -103,7 +104,24 @@ def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(site, br
     page.click("#btn-close")  # "Confirm close"
     page.wait_for_selector("#composer", state="hidden")
     visitor.locator(".wcfcb-log", has_text="closed").wait_for()
+
+    # The visitor rates the conversation with the buttons under the question.
+    visitor.locator(".wcfcb-chip", has_text="5 Excellent").click()
+    visitor.wait_for_function("document.querySelectorAll('.wcfcb-user').length >= 4")
+    rated = rt.store.get_by("Chat Session", {"visitor_token": visitor.evaluate("localStorage.getItem('wcfcb_chat_sid')")})
+    assert rated["csat"] == 5
+
+    # The manager sees the rating in the analytics and on the conversation.
+    manager_ctx = _context(browser, DESKTOP, watch)
+    manager = manager_ctx.new_page()
+    log_in(manager, site.url, MANAGER_USER, MANAGER_PW)
+    manager.click(".tabs [data-section=analytics]")
+    manager.locator(".kpi", has_text="CSAT").locator(".kpi-value", has_text="5.00").wait_for()
+    manager.click(".tabs [data-section=conversations]")
+    manager.locator("#conv-table tbody tr", has_text="Closed").first.click()
+    manager.locator("#conv-dialog-title", has_text="rated 5/5").wait_for()
     assert watch.errors == [], watch.errors
+    manager_ctx.close()
     visitor_ctx.close()
 
 
@@ -144,7 +162,8 @@ def test_manager_sections_and_figures_survive_a_restart(site, page, rt, staff):
     kpi = page.locator(".kpi").first.locator(".kpi-value")
     kpi.wait_for()
     assert kpi.inner_text() == "3"
-    page.locator("#chart-conversations svg").wait_for()
+    page.wait_for_function("document.querySelectorAll('#chart-conversations rect').length > 0")
+    page.wait_for_timeout(600)  # let the bars finish drawing before the picture
     screenshot(page, "console-analytics")
     before = page.locator("#kpis").inner_text()
 
@@ -167,6 +186,7 @@ def test_manager_sections_and_figures_survive_a_restart(site, page, rt, staff):
 
     page.click(".tabs [data-section=conversations]")
     page.locator("#conv-table tbody tr").nth(2).wait_for()
+    assert page.locator("#conv-dialog").is_hidden()
     screenshot(page, "console-conversations")
     page.locator("#conv-table tbody tr", has_text="Waiting").first.click()
     page.wait_for_selector("#conv-dialog[open]")

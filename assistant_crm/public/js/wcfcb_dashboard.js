@@ -13,6 +13,7 @@
 	var CHANNEL_TAGS = { web: "WEB", whatsapp: "WA", telegram: "TG", messenger: "FB", instagram: "IG", sms: "SMS" };
 	var CHANNEL_NAMES = { web: "Web chat", whatsapp: "WhatsApp", telegram: "Telegram", messenger: "Messenger", instagram: "Instagram", sms: "SMS" };
 	var STATUS_LABELS = { bot: "With assistant", waiting_for_agent: "Waiting for agent", with_agent: "With agent", closed: "Closed" };
+	var REASONS = { asked: "asked for a person", anger: "upset", low_confidence: "not understood" };
 	var LANGUAGES = { en: "English", bem: "Bemba", nya: "Nyanja", toi: "Tonga", loz: "Lozi" };
 	var TICKS = { queued: "\u25F7", sending: "\u25F7", sent: "\u2713", delivered: "\u2713\u2713", read: "\u2713\u2713", failed: "!", dead: "!" };
 
@@ -268,15 +269,19 @@
 		$("thread-body").hidden = false;
 		$("side").hidden = false;
 		$("thread-title").textContent = s.display_name;
-		clear($("thread-meta")).append(
+		var meta = clear($("thread-meta"));
+		[
 			channelChip(s.channel),
 			h("span", { text: CHANNEL_NAMES[s.channel] || s.channel }),
 			h("span", { class: "sep", text: "\u00B7" }),
 			h("span", { text: LANGUAGES[s.language] || s.language }),
 			h("span", { class: "sep", text: "\u00B7" }),
 			statusBadge(s.status),
-			s.verified ? h("span", { class: "verified", text: "\u2714 verified" }) : null
-		);
+			s.verified ? h("span", { class: "verified", text: "\u2714 verified" }) : null,
+			s.queue_position ? h("span", { class: "queue", text: "#" + s.queue_position + " in queue" }) : null,
+			s.handoff_out_of_hours ? h("span", { class: "badge badge-closed", text: "out of hours" }) : null,
+			s.handoff_reason ? h("span", { class: "muted", text: "(" + (REASONS[s.handoff_reason] || String(s.handoff_reason).replace(/_/g, " ")) + ")" }) : null
+		].forEach(function (el) { if (el) meta.appendChild(el); });
 		var mine = s.status === "with_agent" && s.assigned_agent === state.me.user;
 		var held = s.status === "with_agent" && s.assigned_agent && !mine;
 		var closed = s.status === "closed";
@@ -311,7 +316,9 @@
 		}
 		row("Channel", CHANNEL_NAMES[s.channel] || s.channel);
 		row("Messages", String(s.message_count || c.messages.length));
-		if (c.csat) row("Rating", "\u2605".repeat(Math.round(c.csat)) + " " + c.csat + "/5" + (c.csat_comment ? " \u2014 " + c.csat_comment : ""));
+		var rating = s.csat || c.csat;
+		if (rating) row("Rating", "\u2605".repeat(Math.round(rating)) + " " + rating + "/5" + ((s.csat_comment || c.csat_comment) ? " \u2014 " + (s.csat_comment || c.csat_comment) : ""));
+		else if (s.csat_asked) row("Rating", "asked, not given yet");
 
 		var notes = clear($("notes"));
 		if (!c.notes.length) notes.append(h("li", { class: "muted", text: "No notes yet. Switch the composer to \u201CInternal note\u201D to add one." }));
@@ -642,7 +649,9 @@
 	function openTranscript(c) {
 		state.conv = c;
 		api("GET", "agent.get_conversation", { session_id: c.session_id }).then(function (data) {
-			$("conv-dialog-title").textContent = data.session.display_name + " \u00B7 " + (CHANNEL_NAMES[data.session.channel] || data.session.channel);
+			var rated = data.session.csat || data.csat;
+			$("conv-dialog-title").textContent = data.session.display_name + " \u00B7 " + (CHANNEL_NAMES[data.session.channel] || data.session.channel) +
+				(rated ? " \u00B7 rated " + rated + "/5" : "");
 			var ol = clear($("conv-messages"));
 			data.messages.forEach(function (m) { ol.appendChild(messageItem(m)); });
 			$("conv-dialog").showModal();
@@ -748,6 +757,13 @@
 		$("conv-dialog-close").addEventListener("click", function () { $("conv-dialog").close(); });
 		$("conv-export").addEventListener("click", exportPerson);
 		$("health-refresh").addEventListener("click", loadHealth);
+		$("available").addEventListener("change", function (e) {
+			var on = e.target.checked;
+			api("POST", "agent.set_availability", { available: on ? 1 : 0 }).then(function () {
+				$("available-label").textContent = on ? "Available" : "Away";
+				toast(on ? "You will be assigned new conversations." : "You will not be assigned new conversations.");
+			}).catch(function (err) { e.target.checked = !on; fail(err); });
+		});
 		// Waiting times move on even when nothing changes.
 		setInterval(function () { if (state.section === "inbox") renderList(); }, 30000);
 	}
@@ -758,6 +774,8 @@
 			state.me = me;
 			$("me-name").textContent = me.full_name;
 			$("me-role").textContent = me.is_manager ? "Manager" : "Agent";
+			$("available").checked = !!me.available;
+			$("available-label").textContent = me.available ? "Available" : "Away";
 			document.querySelectorAll("[data-manager]").forEach(function (el) { el.hidden = !me.is_manager; });
 			$("app").dataset.state = "ready";
 			loadStaff().then(loadList);
