@@ -495,3 +495,18 @@ def test_agents_mark_themselves_available_or_away(server, rt, staff_accounts):
     assert not assignment.is_available(AGENT_USER)
     assert alice.post(AGENT + "set_availability", available=1).status_code == 200
     assert assignment.is_available(AGENT_USER) and AGENT_USER in assignment.available_agents()
+
+
+def test_console_html_renders_unchanged_under_frappe():
+    """Frappe renders www pages with Jinja (and refuses "__" as unsafe): the page must hold
+    no template syntax, be a whole document (so no base template wraps it), and carry
+    Frappe's CSRF marker and only local assets."""
+    from pathlib import Path
+
+    html = (
+        Path(__file__).resolve().parents[1] / "assistant_crm" / "www" / "wcfcb_dashboard.html"
+    ).read_text()
+    for marker in ("{{", "{%", "{#", "__"):
+        assert marker not in html, marker
+    assert "</body>" in html and "<!-- csrf_token -->" in html
+    assert "http://" not in html and "https://" not in html, "nothing is fetched from elsewhere"

@@ -43,7 +43,9 @@ def visitor_asks(page, text: str) -> None:
     page.wait_for_function(f"document.querySelectorAll('.wcfcb-bot').length > {bots}")
 
 
-def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(site, browser, page, watch, rt, staff):
+def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(
+    site, browser, page, watch, rt, staff
+):
     # The agent logs in first and watches the empty waiting list.
     log_in(page, site.url, AGENT_USER, AGENT_PW)
     assert page.locator("#me-name").inner_text() == "Alice Banda"
@@ -108,7 +110,9 @@ def test_agent_takes_a_live_handoff_replies_with_canned_text_and_closes(site, br
     # The visitor rates the conversation with the buttons under the question.
     visitor.locator(".wcfcb-chip", has_text="5 Excellent").click()
     visitor.wait_for_function("document.querySelectorAll('.wcfcb-user').length >= 4")
-    rated = rt.store.get_by("Chat Session", {"visitor_token": visitor.evaluate("localStorage.getItem('wcfcb_chat_sid')")})
+    rated = rt.store.get_by(
+        "Chat Session", {"visitor_token": visitor.evaluate("localStorage.getItem('wcfcb_chat_sid')")}
+    )
     assert rated["csat"] == 5
 
     # The manager sees the rating in the analytics and on the conversation.
