@@ -4,9 +4,10 @@ hand-off; each translation keeps the English placeholders, numbers and
 quick-reply count.
 
 The keys come from the fixture itself and from ``tests/data/template_languages.json``
-(the keys whose translations were written). A key in that list without its
-translations fails; an English key added since (by another change, before its
-translations land) is reported by a warning, not a failure.
+(the keys whose translations were written and checked). For those keys a
+missing translation, a changed placeholder or a wrong number of quick replies
+fails; a key added since by another change (before its translations are
+checked) is reported by a warning, not a failure.
 """
 
 from __future__ import annotations
@@ -47,12 +48,17 @@ def _by_key_language() -> dict[tuple[str, str, str], dict]:
     return {(r["template_key"], r["language"], r["channel"]): r for r in _rows()}
 
 
-def _local_rows() -> list[tuple[dict, dict]]:
-    """(local row, the English row it translates) for every non-English row."""
+def _covered(key: str, language: str) -> bool:
+    return key in COVERED["toi_loz" if language in ("toi", "loz") else "bem_nya"]
+
+
+def _local_rows(covered: bool = True) -> list[tuple[dict, dict]]:
+    """(local row, the English row it translates) for the non-English rows of
+    the covered keys (or, with ``covered=False``, of the keys not yet covered)."""
     rows = _by_key_language()
     pairs = []
     for (key, language, channel), row in rows.items():
-        if language == "en":
+        if language == "en" or _covered(key, language) != covered:
             continue
         english = rows.get((key, "en", channel)) or rows.get((key, "en", "all"))
         assert english is not None, f"{row['name']}: no English row for {key}"
@@ -104,25 +110,49 @@ def test_keys_added_since_are_reported():
     assert all(isinstance(g, str) for g in gaps)
 
 
+def _problems(row: dict, english: dict) -> list[str]:
+    """What is wrong with one translation (empty when nothing is)."""
+    name = row["name"]
+    found = []
+    if row["language"] not in LOCAL:
+        found.append(f"{name}: unknown language")
+    if name != f"{row['template_key']}-{row['language']}-{row['channel']}":
+        found.append(f"{name}: name is not <key>-<language>-<channel>")
+    if row.get("intent") != english.get("intent"):
+        found.append(f"{name}: intent differs from the English row")
+    if _placeholders(row["body"]) != _placeholders(english["body"]):
+        found.append(f"{name}: placeholders {_placeholders(row['body'])} != {_placeholders(english['body'])}")
+    for number in re.findall(r"\d+(?:/\d+)*", english["body"]):
+        if number not in row["body"]:
+            found.append(f"{name}: number {number} missing")
+    for keyword in ("WCFCB", "RESEND", "NRC"):
+        if keyword in english["body"] and keyword not in row["body"]:
+            found.append(f"{name}: {keyword} missing")
+    labels = _labels(row)
+    if len(labels) != len(_labels(english)):
+        found.append(f"{name}: {len(labels)} quick replies, English has {len(_labels(english))}")
+    for label in labels:
+        if len(label) > LABEL_LIMIT and label not in KNOWN_LONG_LABELS:
+            found.append(f"{name}: label {label!r} longer than {LABEL_LIMIT}")
+        if _placeholders(label):
+            found.append(f"{name}: placeholder in label {label!r}")
+    return found
+
+
 def test_translations_keep_placeholders_numbers_and_quick_replies():
     pairs = _local_rows()
     assert {row["language"] for row, _ in pairs} == set(LOCAL)
-    for row, english in pairs:
-        name = row["name"]
-        assert row["language"] in LOCAL, name
-        assert name == f"{row['template_key']}-{row['language']}-{row['channel']}", name
-        assert row.get("intent") == english.get("intent"), name
-        assert _placeholders(row["body"]) == _placeholders(english["body"]), name
-        for number in re.findall(r"\d+(?:/\d+)*", english["body"]):
-            assert number in row["body"], (name, number)
-        for keyword in ("WCFCB", "RESEND", "NRC"):
-            if keyword in english["body"]:
-                assert keyword in row["body"], (name, keyword)
-        labels = _labels(row)
-        assert len(labels) == len(_labels(english)), name
-        for label in labels:
-            assert len(label) <= LABEL_LIMIT or label in KNOWN_LONG_LABELS, (name, label)
-            assert _placeholders(label) == [], (name, label)
+    problems = [p for row, english in pairs for p in _problems(row, english)]
+    assert not problems, "\n".join(problems)
+
+
+def test_translations_not_yet_covered_are_reported():
+    """Rows of keys added since the list was written: their problems are a
+    warning until the key is checked and added to the list."""
+    problems = [p for row, english in _local_rows(covered=False) for p in _problems(row, english)]
+    if problems:
+        warnings.warn("translations to check: " + "; ".join(problems), stacklevel=1)
+    assert all(isinstance(p, str) for p in problems)
 
 
 def test_bemba_and_nyanja_differ_from_english_where_there_are_words():
