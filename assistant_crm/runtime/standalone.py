@@ -16,7 +16,7 @@ from typing import Any
 from assistant_crm.services.delivery import message_signals
 from assistant_crm.services.infra.ports import Runtime, SystemClock, set_runtime
 from assistant_crm.services.infra.settings import Settings, settings_fields
-from assistant_crm.standalone.cache import MemoryCache, RedisCache
+from assistant_crm.standalone.cache import MemoryCache, ResilientCache
 from assistant_crm.standalone.queue import Scheduler, ThreadQueue
 from assistant_crm.standalone.store import SQLStore
 
@@ -30,6 +30,7 @@ SCHEDULED_JOBS: list[tuple[str, float]] = [
     ("assistant_crm.services.delivery.outbox.dispatch_due", 2.0),
     ("assistant_crm.services.delivery.inbox.recover", 30.0),
     ("assistant_crm.services.dialogue.handoff.sweep", 30.0),  # still-waiting notes, give-up offers
+    ("assistant_crm.services.infra.audit.daily_check", 86400.0),  # chain check + the day's checkpoint
 ]
 
 
@@ -88,8 +89,8 @@ def create_runtime(
     """Build (and by default install) a standalone runtime.
 
     Raises :class:`~assistant_crm.standalone.store.DatabaseUnavailable` when the
-    database cannot be reached, and ``redis.RedisError`` when ``redis_url`` is
-    set but Redis is down.
+    database cannot be reached. Redis unreachable is a degraded start (the
+    in-process cache answers until Redis returns), never a refusal.
     """
     source = StandaloneSettingsSource(config_file, environ)
     if overrides:
@@ -100,8 +101,8 @@ def create_runtime(
     store = SQLStore(url, clock=clock)
     redis_url = settings.str("redis_url")
     if redis_url:
-        cache: Any = RedisCache(redis_url, prefix=f"assistant_crm|{_db_tag(url)}|")
-        cache.ping()
+        # Redis down at start is a degraded start, not a refusal (issue 12.5).
+        cache: Any = ResilientCache(redis_url, prefix=f"assistant_crm|{_db_tag(url)}|", engine=store.engine)
     else:
         cache = MemoryCache()
     queue = ThreadQueue(workers=workers)
@@ -139,6 +140,8 @@ def shutdown(rt: Runtime) -> None:
     signals = rt.extras.get(message_signals.EXTRAS_KEY)
     if signals is not None:
         signals.close()
+    if hasattr(rt.cache, "close"):
+        rt.cache.close()
     if hasattr(rt.store, "close"):
         rt.store.close()
 

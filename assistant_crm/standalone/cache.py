@@ -1,13 +1,20 @@
-"""Caches for the standalone runtime: Redis when configured, else in process."""
+"""Caches for the standalone runtime: Redis when configured, else in process.
+
+With Redis configured the runtime uses :class:`ResilientCache`: Redis while it
+answers, the in-process cache (and database-backed counters) while it does not.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Any
 
 import redis
+
+log = logging.getLogger("assistant_crm.cache")
 
 
 class MemoryCache:
@@ -150,3 +157,267 @@ class RedisCache:
     def clear(self) -> None:
         for k in self.client.scan_iter(match=self.prefix + "*", count=500):
             self.client.delete(k)
+
+
+# ---------------------------------------------------------------------- Redis down
+# Errors that mean "Redis is not there" (as opposed to a bug in how we call it).
+_DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+PROBE_SECONDS = 5.0  # how often a background thread looks for Redis while it is down
+_TOUCHED_MAX = 100_000
+
+
+class SQLCounters:
+    """Counters with an expiry in a small table of the runtime's own database:
+    rate limits and lockout counts stay shared between processes while Redis is
+    down. Standalone infrastructure, like the cache itself (not a DocType)."""
+
+    TABLE = "assistant_crm_counters"
+
+    def __init__(self, engine: Any, clock: Any = time.time):
+        import sqlalchemy as sa
+
+        self._sa = sa
+        self.engine = engine
+        self._now = clock
+        meta = sa.MetaData()
+        self.table = sa.Table(
+            self.TABLE,
+            meta,
+            sa.Column("key", sa.String(200), primary_key=True),
+            sa.Column("value", sa.BigInteger, nullable=False),
+            sa.Column("expires_at", sa.Float, nullable=True),
+        )
+        meta.create_all(engine, checkfirst=True)
+
+    def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
+        sa, t = self._sa, self.table
+        now = self._now()
+        expires = now + ttl if ttl else None
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(t.c.value, t.c.expires_at).where(t.c.key == key)).first()
+            if row is None or (row.expires_at is not None and row.expires_at <= now):
+                if row is not None:
+                    conn.execute(sa.delete(t).where(t.c.key == key))
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(t).values(key=key, value=amount, expires_at=expires))
+                    return amount
+                except sa.exc.IntegrityError:
+                    pass  # another process created it first: count on top of theirs
+            conn.execute(sa.update(t).where(t.c.key == key).values(value=t.c.value + amount))
+            return int(conn.execute(sa.select(t.c.value).where(t.c.key == key)).scalar_one())
+
+    def live(self, keys: list[str]) -> dict[str, tuple[int, float | None]]:
+        """``{key: (value, seconds left or None)}`` of the unexpired ``keys``."""
+        sa, t = self._sa, self.table
+        now = self._now()
+        out: dict[str, tuple[int, float | None]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                for row in conn.execute(sa.select(t).where(t.c.key.in_(keys[i : i + 500]))):
+                    if row.expires_at is None or row.expires_at > now:
+                        out[row.key] = (
+                            int(row.value),
+                            None if row.expires_at is None else row.expires_at - now,
+                        )
+        return out
+
+    def sweep(self) -> None:
+        sa, t = self._sa, self.table
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(t).where(t.c.expires_at <= self._now()))
+
+
+class ResilientCache:
+    """Redis with a way down: while Redis cannot be reached every call goes to
+    an in-process :class:`MemoryCache` (counters to :class:`SQLCounters` in the
+    database), with one warning line; a background probe notices when Redis is
+    back and the cache returns to it, first writing there what changed meanwhile
+    (so Redis never serves a value older than the outage) (issue 12.5)."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "assistant_crm|",
+        *,
+        engine: Any = None,
+        probe_seconds: float | None = None,
+    ):
+        self.redis = RedisCache(url, prefix=prefix)
+        self.memory = MemoryCache()
+        self.prefix = prefix
+        self.probe_seconds = PROBE_SECONDS if probe_seconds is None else probe_seconds
+        self._engine = engine
+        self._counters: SQLCounters | None = None
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._touched: dict[str, str] = {}  # key -> "value" | "counter", written while down
+        self._overflow = False
+        self._probe_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.ping()
+
+    # -- state
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is unreachable and the fallback answers."""
+        return self._down_since is not None
+
+    def describe(self) -> str:
+        if self.degraded:
+            return "DEGRADED: Redis unreachable; in-process cache and database-backed rate limits"
+        return "ok Redis"
+
+    def ping(self) -> bool:
+        """True when Redis answers; otherwise switch to the fallback (never raises)."""
+        try:
+            ok = self.redis.ping()
+        except _DOWN_ERRORS as e:
+            self._went_down(e)
+            return False
+        return bool(ok)
+
+    def _went_down(self, error: BaseException) -> None:
+        with self._lock:
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+            log.warning(
+                "redis unreachable (%s); using the in-process cache and database-backed rate limits "
+                "until it returns",
+                type(error).__name__,
+            )
+            self._stop.clear()
+            self._probe_thread = threading.Thread(
+                target=self._probe, name="assistant-crm-redis-probe", daemon=True
+            )
+            self._probe_thread.start()
+
+    def _probe(self) -> None:
+        while not self._stop.wait(self.probe_seconds):
+            try:
+                self.redis.ping()
+                self._catch_up()
+            except _DOWN_ERRORS:
+                continue
+            with self._lock:
+                self._down_since = None
+                self._touched.clear()
+                self._overflow = False
+            # What the fallback held is in Redis now; a later outage starts empty.
+            self.memory.clear()
+            log.warning("redis reachable again; back to Redis")
+            return
+
+    def _catch_up(self) -> None:
+        """Write to Redis what changed while it was away (raises if it goes again)."""
+        with self._lock:
+            touched = dict(self._touched)
+            overflow = self._overflow
+        if overflow:
+            self.redis.clear()
+            return
+        counters = (
+            self._sql().live([k for k, kind in touched.items() if kind == "counter"]) if touched else {}
+        )
+        for key, kind in touched.items():
+            if kind == "counter":
+                value, left = counters.get(key, (None, None))
+            else:
+                item = self.memory._live(key)
+                value = None if item is None else json.loads(item[0])
+                left = None if item is None or item[1] is None else item[1] - self.memory._now()
+            if value is None:
+                self.redis.delete(key)
+            else:
+                self.redis.set(key, value, ttl=max(1, int(left + 0.999)) if left is not None else None)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _sql(self) -> SQLCounters:
+        if self._counters is None:
+            engine = self._engine
+            if engine is None:
+                from assistant_crm.services.infra.ports import get_runtime
+
+                engine = get_runtime().store.engine
+            self._counters = SQLCounters(engine)
+        return self._counters
+
+    def _touch(self, key: str, kind: str) -> None:
+        with self._lock:
+            if len(self._touched) >= _TOUCHED_MAX and key not in self._touched:
+                self._overflow = True
+                return
+            self._touched[key] = kind
+
+    def _call(self, redis_call: Any, fallback_call: Any, key: str | None = None, kind: str = "value") -> Any:
+        if not self.degraded:
+            try:
+                return redis_call()
+            except _DOWN_ERRORS as e:
+                self._went_down(e)
+        if key is not None and kind:
+            self._touch(key, kind)
+        return fallback_call()
+
+    # -- the cache interface
+    def get(self, key: str) -> Any | None:
+        return self._call(lambda: self.redis.get(key), lambda: self._fallback_get(key), None)
+
+    def _fallback_get(self, key: str) -> Any | None:
+        if self._touched.get(key) == "counter":
+            try:
+                found = self._sql().live([key]).get(key)
+            except Exception:  # noqa: BLE001 - the database failing too
+                found = None
+            if found is not None:
+                return found[0]
+        return self.memory.get(key)
+
+    def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        self._call(lambda: self.redis.set(key, value, ttl), lambda: self.memory.set(key, value, ttl), key)
+
+    def set_many(self, items: dict[str, Any], ttl: int | None = None) -> None:
+        if not self.degraded:
+            try:
+                return self.redis.set_many(items, ttl)
+            except _DOWN_ERRORS as e:
+                self._went_down(e)
+        for key, value in items.items():
+            self.set(key, value, ttl)
+
+    def get_pair(self, key: str, prefix: str) -> tuple[Any | None, Any | None]:
+        return self._call(lambda: self.redis.get_pair(key, prefix), lambda: self.memory.get_pair(key, prefix))
+
+    def delete(self, key: str) -> None:
+        self._call(lambda: self.redis.delete(key), lambda: self.memory.delete(key), key)
+
+    def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
+        return self._call(
+            lambda: self.redis.incr(key, amount, ttl),
+            lambda: self._fallback_incr(key, amount, ttl),
+            key,
+            "counter",
+        )
+
+    def _fallback_incr(self, key: str, amount: int, ttl: int | None) -> int:
+        try:
+            return self._sql().incr(key, amount, ttl)
+        except Exception:  # noqa: BLE001 - the database failing too: count in process rather than fail
+            log.warning("database-backed counter failed; counting in process")
+            return self.memory.incr(key, amount, ttl)
+
+    def add(self, key: str, value: Any, ttl: int | None = None) -> bool:
+        return self._call(
+            lambda: self.redis.add(key, value, ttl), lambda: self.memory.add(key, value, ttl), key
+        )
+
+    def clear(self) -> None:
+        self.memory.clear()
+        self._call(lambda: self.redis.clear(), lambda: None)
+
+    @property
+    def client(self) -> Any:
+        return self.redis.client

@@ -243,8 +243,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print("runtime: standalone")
     counts = {d: rt.store.count(d) for d in ("Chat Session", "Knowledge Base Article", "Intent Definition")}
     print(f"database: ok {rt.store.safe_url} ({', '.join(f'{k}: {v}' for k, v in counts.items())})")
-    cache = type(rt.cache).__name__
-    print(f"cache: ok {'Redis' if cache == 'RedisCache' else 'in-process'}")
+    describe = getattr(rt.cache, "describe", None)
+    print(f"cache: {describe() if describe else 'ok in-process'}")
+    degraded = bool(getattr(rt.cache, "degraded", False))
     if running:
         print(
             f"sandbox: running at {running.get('sandbox_url')} (pid {running.get('pid')}, "
@@ -255,7 +256,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     results = doctor.run(rt.settings)
     for r in results:
         print(r.line())
-    return 1 if any(r.failed for r in results) else 0
+    return 1 if degraded or any(r.failed for r in results) else 0
 
 
 # -- delegates -----------------------------------------------------------------
@@ -322,8 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     from assistant_crm.standalone import staff_cli
+    from assistant_crm.standalone.security_cli import add_commands
 
     staff_cli.add_parser(sub, common, cmd_staff)
+    add_commands(sub, common)  # audit verify, privacy export|erase
 
     p = sub.add_parser("classify", help="classify messages from stdin, one JSON line each")
     p.set_defaults(func=cmd_classify)
