@@ -59,8 +59,9 @@ scheduler_events = {
         ],
     },
     "daily": [
-        # Logs a warning naming broken rows if the audit chain was tampered with.
-        "assistant_crm.services.infra.audit.verify_chain",
+        # Verifies the audit chain and its anchors, alerts the managers on a
+        # break, and appends the day's checkpoint (the head anchor).
+        "assistant_crm.assistant_crm.doctype.assistant_audit_log.assistant_audit_log.daily_check",
     ],
 }
 

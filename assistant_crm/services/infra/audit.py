@@ -8,6 +8,13 @@ chain, and :func:`verify_chain` names the rows where it breaks.
 Details are masked (NRC and phone numbers) before they are stored: the audit
 log is read by staff and exported, so it must never hold a full identifier.
 
+Deleting the last rows leaves a shorter chain that is still intact, so the
+head is anchored apart from the table: after each append the head (sequence
+and hash) goes to the cache (:data:`ANCHOR_KEY`, only ever moved forward),
+and each day's ``audit.checkpoint`` row records the head of that day. A chain
+that ends before an anchor, or whose row at an anchored sequence has another
+hash, is broken at that point (issue 12.10).
+
 Concurrent writers must not fork the chain (two rows with the same
 ``previous_hash``). A short cache lock serialises writers, and the unique
 ``sequence`` and ``hash`` columns are the last line of defence when the lock
@@ -22,6 +29,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +39,8 @@ from assistant_crm.services.infra.ports import Row, get_runtime
 
 AUDIT_DOCTYPE = "Assistant Audit Log"
 LOCK_KEY = "assistant_crm:audit:chain_lock"
+ANCHOR_KEY = "assistant_crm:audit:anchor"
+CHECKPOINT_ACTION = "audit.checkpoint"
 LOCK_TTL_SECONDS = 5
 # How long a writer waits for the lock before trusting the unique columns alone.
 LOCK_WAIT_SECONDS = 3.0
@@ -140,7 +150,7 @@ def _release(token: str) -> None:
         log.warning("audit lock release failed; it expires in %ss", LOCK_TTL_SECONDS, exc_info=True)
 
 
-def record(actor: str, action: str, subject: str = "", details: Any = None) -> str:
+def record(actor: str, action: str, subject: str = "", details: Any = None, *, _system: bool = False) -> str:
     """Append one audit entry and return its name.
 
     ``actor`` is who did it (a user, ``bot``, ``system``, a channel sender),
@@ -155,7 +165,8 @@ def record(actor: str, action: str, subject: str = "", details: Any = None) -> s
     if not action:
         raise ValueError("audit.record needs an action")
     subject = mask_text(str(subject or ""))[:140]
-    details_text = serialise_details(details)
+    # The engine's own entries (checkpoints: hex hashes) hold no personal data to mask.
+    details_text = json.dumps(details, sort_keys=True) if _system else serialise_details(details)
     token = secrets.token_hex(8)
 
     # A transactional store serialises writers itself until commit (see _head);
@@ -183,6 +194,7 @@ def record(actor: str, action: str, subject: str = "", details: Any = None) -> s
                 previous_hash, sequence, actor, action, subject, details_text, creation
             )
             name = rt.store.insert(AUDIT_DOCTYPE, values)
+            _move_anchor(sequence, values["hash"])
             return name
         except DuplicateError as e:
             # Another writer took this sequence number: build on the new head.
@@ -196,14 +208,43 @@ def record(actor: str, action: str, subject: str = "", details: Any = None) -> s
     raise DuplicateError(f"audit chain busy: {last_error}")
 
 
-def verify_chain() -> list[str]:
-    """Names of rows whose hash does not match their content, or whose link to
-    the previous row (sequence + 1, previous_hash) is wrong. Empty: intact."""
+def _move_anchor(sequence: int, hash_: str) -> None:
+    """Keep the newest head in the cache (never moved back)."""
+    cache = get_runtime().cache
+    try:
+        current = cache.get(ANCHOR_KEY)
+        if isinstance(current, dict) and int(current.get("sequence") or 0) >= sequence:
+            return
+        cache.set(ANCHOR_KEY, {"sequence": sequence, "hash": hash_})
+    except Exception:  # noqa: BLE001 - the anchor is a check, not a reason to lose the entry
+        log.warning("audit anchor not updated (cache unavailable)")
+
+
+@dataclass
+class ChainReport:
+    """What :func:`verify` found: ``ok`` when nothing is wrong."""
+
+    rows: int = 0
+    head_sequence: int = 0
+    head_name: str = ""
+    broken: list[str] = field(default_factory=list)  # names of edited / mislinked rows
+    problems: list[str] = field(default_factory=list)  # one sentence per break, naming the row
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken and not self.problems
+
+
+def verify() -> ChainReport:
+    """Check every row's hash and link, then the head against its anchors
+    (the cache's anchor and every ``audit.checkpoint`` row)."""
     store = get_runtime().store
-    broken: list[str] = []
+    report = ChainReport()
     prev_sequence = 0
     prev_hash = ""
     offset = 0
+    by_sequence: dict[int, tuple[str, str]] = {}
+    checkpoints: list[tuple[str, dict]] = []
     fields = [
         "name",
         "sequence",
@@ -219,6 +260,7 @@ def verify_chain() -> list[str]:
         rows = store.list(AUDIT_DOCTYPE, fields=fields, order_by="sequence asc", limit=_BATCH, offset=offset)
         for row in rows:
             sequence = int(row.get("sequence") or 0)
+            name = str(row["name"])
             expected = compute_hash(
                 row.get("previous_hash") or "",
                 sequence,
@@ -228,14 +270,93 @@ def verify_chain() -> list[str]:
                 row.get("details") or "",
                 row.get("creation"),
             )
-            linked = sequence == prev_sequence + 1 and (row.get("previous_hash") or "") == prev_hash
-            if expected != row.get("hash") or not linked:
-                broken.append(str(row["name"]))
+            if expected != row.get("hash"):
+                report.broken.append(name)
+                report.problems.append(
+                    f"row {name} (sequence {sequence}) was edited: its hash does not match"
+                )
+            elif sequence != prev_sequence + 1 or (row.get("previous_hash") or "") != prev_hash:
+                report.broken.append(name)
+                report.problems.append(
+                    f"row {name} (sequence {sequence}) does not follow sequence {prev_sequence}: "
+                    "rows before it were deleted or changed"
+                )
+            by_sequence[sequence] = (name, row.get("hash") or "")
+            if row.get("action") == CHECKPOINT_ACTION:
+                try:
+                    checkpoints.append((name, json.loads(row.get("details") or "{}")))
+                except ValueError:
+                    pass
             prev_sequence = sequence
             prev_hash = row.get("hash") or ""
+            report.rows += 1
+            report.head_sequence, report.head_name = sequence, name
         if len(rows) < _BATCH:
             break
         offset += _BATCH
-    if broken:
-        log.warning("audit chain broken at %d row(s): %s", len(broken), ", ".join(broken[:20]))
-    return broken
+    anchors = [(f"checkpoint {name}", d) for name, d in checkpoints if isinstance(d, dict)]
+    try:
+        cached = get_runtime().cache.get(ANCHOR_KEY)
+    except Exception:  # noqa: BLE001
+        cached = None
+    if isinstance(cached, dict):
+        anchors.append(("the anchor kept apart from the table", cached))
+    elif report.rows:
+        _move_anchor(
+            report.head_sequence, by_sequence[report.head_sequence][1]
+        )  # re-establish after a restart
+    for source, anchor in anchors:
+        try:
+            sequence, hash_ = int(anchor.get("sequence") or 0), str(anchor.get("hash") or "")
+        except (TypeError, ValueError):
+            continue
+        if sequence <= 0:
+            continue
+        found = by_sequence.get(sequence)
+        if found is None and sequence > report.head_sequence:
+            after = f"after row {report.head_name} (sequence {report.head_sequence})" if report.rows else ""
+            report.problems.append(
+                f"the chain ends {after or 'with no rows'} but {source} names sequence {sequence}: "
+                f"{sequence - report.head_sequence} last row(s) were deleted"
+            )
+        elif found is None:
+            report.problems.append(f"row of sequence {sequence} named by {source} is missing")
+        elif found[1] != hash_:
+            report.problems.append(f"row {found[0]} (sequence {sequence}) differs from {source}")
+    if not report.ok:
+        log.warning("audit chain broken: %s", "; ".join(report.problems[:5]))
+    return report
+
+
+def verify_chain() -> list[str]:
+    """Names of rows whose hash or link is broken, and a sentence for a cut tail
+    or a row that differs from an anchor. Empty: intact (see :func:`verify`)."""
+    report = verify()
+    return report.broken + [
+        p for p in report.problems if not any(p.startswith(f"row {b} ") for b in report.broken)
+    ]
+
+
+def daily_check() -> ChainReport:
+    """The scheduled check: verify, alert the managers on a break, and append
+    the day's checkpoint (the head it saw) as the next anchor."""
+    report = verify()
+    if not report.ok:
+        log.error("audit chain broken; managers alerted: %s", "; ".join(report.problems[:5]))
+        alert = get_runtime().extras.get("alert_managers")
+        if callable(alert):
+            try:
+                alert("Assistant audit chain broken", "\n".join(report.problems[:50]))
+            except Exception:  # noqa: BLE001 - the log line above still stands
+                log.exception("alerting managers about the audit chain failed")
+        record("system", "audit.chain_broken", AUDIT_DOCTYPE, {"problems": report.problems[:50]})
+    head = _head()
+    if head:
+        record(
+            "system",
+            CHECKPOINT_ACTION,
+            AUDIT_DOCTYPE,
+            {"sequence": int(head["sequence"]), "hash": head.get("hash") or "", "rows": report.rows},
+            _system=True,
+        )
+    return report

@@ -26,10 +26,13 @@ MAX_LENGTH = 2000
 # NRC: six, two and one digits, separated by slashes, backslashes, dashes,
 # underscores, dots or spaces, or not at all; the digits of a group may be
 # typed one by one with single spaces ("2 1 4 5 6 3 / 1 1 / 1"). A run that
-# starts right after "<digit><space>" or a "+" belongs to a longer number.
-NRC_PATTERN = r"(?<![\d/+])(?<!\d )(\d(?: ?\d){5}) *[/\\\-_.]? *(\d ?\d) *[/\\\-_.]? *(\d)(?![\d/])(?! \d)"
-# A phone-number candidate: optional + or 00, digits with spaces, dashes, dots
-# or dots between them, and the trunk prefix maybe in brackets ("(097) 1234567", "00260 97 123 4567").
+# starts right after "<digit><space>" or a "+" belongs to a longer number, and
+# one followed by a letter is part of a longer token (a hash, a reference).
+NRC_PATTERN = (
+    r"(?<![\d/+])(?<!\d )(\d(?: ?\d){5}) *[/\\\-_.]? *(\d ?\d) *[/\\\-_.]? *(\d)(?![0-9A-Za-z/])(?! \d)"
+)
+# A phone-number candidate: optional + or 00, digits with spaces, dashes or
+# dots between them, and the trunk prefix maybe in brackets ("(097) 1234567", "00260 97 123 4567").
 PHONE_CANDIDATE_PATTERN = r"(?<![\w/+\-.,])(?:\+|00)? ?(?:\(\d{2,4}\) ?)?\d[\d \-.]{5,20}\d(?![\w/])"
 _NRC_RE = re.compile(NRC_PATTERN)
 _CLAIM_RE = re.compile(r"(?<![A-Za-z0-9])CLM[\s\-_/]?(\d{4})[\s\-_/]?(\d{5})(?!\d)", re.IGNORECASE)

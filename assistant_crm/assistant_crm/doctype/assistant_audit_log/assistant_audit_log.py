@@ -52,15 +52,53 @@ class AssistantAuditLog(Document):
         frappe.throw(_("Audit entries cannot be edited or deleted"), frappe.PermissionError)
 
 
+MANAGER_ROLES = ["Assistant CRM Manager", "System Manager"]
+
+
 @frappe.whitelist()
 def verify_chain() -> list[str]:
-    """Names of audit rows whose hash or link is broken (desk button)."""
-    frappe.only_for(["Assistant CRM Manager", "System Manager"])
+    """Names of audit rows whose hash or link is broken, and a sentence for a
+    cut tail or a row that differs from an anchor (desk button). Empty: intact."""
+    frappe.only_for(MANAGER_ROLES)
     from assistant_crm.runtime.frappe import install
     from assistant_crm.services.infra.audit import verify_chain as verify
 
     install()
     return verify()
+
+
+def daily_check() -> None:
+    """Scheduler (daily): verify the chain, alert the managers on a break, append the day's checkpoint."""
+    from assistant_crm.runtime.frappe import install
+    from assistant_crm.services.infra import audit
+    from assistant_crm.services.infra.ports import get_runtime
+
+    install()
+    get_runtime().extras["alert_managers"] = alert_managers
+    audit.daily_check()
+
+
+def alert_managers(subject: str, message: str) -> None:
+    """A desk notification (bell) for every enabled user with a manager role."""
+    users = frappe.get_all(
+        "Has Role",
+        filters={"role": ["in", MANAGER_ROLES], "parenttype": "User"},
+        pluck="parent",
+        distinct=True,
+    )
+    for user in set(users):
+        if user in ("Administrator", "Guest") or not frappe.db.get_value("User", user, "enabled"):
+            continue
+        frappe.get_doc(
+            {
+                "doctype": "Notification Log",
+                "for_user": user,
+                "type": "Alert",
+                "document_type": "Assistant Audit Log",
+                "subject": subject,
+                "email_content": frappe.utils.escape_html(message).replace("\n", "<br>"),
+            }
+        ).insert(ignore_permissions=True)
 
 
 def on_doctype_update():
