@@ -6,6 +6,7 @@ WhatsApp message), so the idempotency key is the same whichever way it came.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from assistant_crm.services.delivery.channels.inbound import (
@@ -19,6 +20,8 @@ from assistant_crm.services.delivery.channels.inbound import (
     to_unix,
 )
 from assistant_crm.services.infra.errors import ValidationError
+
+log = logging.getLogger("assistant_crm.channels.make_com_in")
 
 MESSAGE_TYPES = ("text", "image", "document", "audio", "location", "interactive")
 
@@ -84,19 +87,35 @@ def parse(body: Any) -> InboundEvent:
         raise ValidationError("data.message.content must be a string", field="data.message.content")
     if mtype == "text" and not content:
         raise ValidationError("data.message.content is missing", field="data.message.content")
-    phone = str(sender.get("phone") or "")
-    if not phone and platform in ("whatsapp", "sms"):
-        phone = sender_id
     return InboundEvent(
         platform=platform,
         event_type="message",
         platform_message_id=message_id,
         sender_id=sender_id,
         sender_name=clean_text(sender.get("name") or "")[:140],
-        sender_phone=normalise_phone(phone) if phone else "",
+        sender_phone=verified_phone(platform, sender_id, sender.get("phone")),
         text=clean_text(content or ""),
         message_type=mtype,
         attachments=atts,
         timestamp=timestamp,
         via="make_com",
     )
+
+
+def verified_phone(platform: str, sender_id: str, given_phone: object) -> str:
+    """The sender's phone as possession proof, or "" (issue 12.1, the contract).
+
+    Only the platform's own sender id proves a phone: on WhatsApp and SMS it is
+    the number the message came from. ``sender.phone`` is mapped by whoever wrote
+    the scenario; it counts only when it is the same number as ``sender.id``.
+    Anywhere else (or when they differ) there is no phone, and the person is
+    sent a one-time code instead."""
+    if platform not in ("whatsapp", "sms"):
+        return ""
+    from_id = normalise_phone(sender_id)
+    if not from_id:
+        return ""
+    if given_phone not in (None, "") and normalise_phone(str(given_phone)) != from_id:
+        log.warning("make.com: sender.phone differs from sender.id on %s; not used as proof", platform)
+        return ""
+    return from_id
