@@ -58,6 +58,8 @@ VERIFICATION_KEYS = (
     "otp_expired",
     "otp_reminder",
     "otp_resend_limit",
+    "otp_resend_wait",
+    "otp_quota",
     "otp_not_sent",
     "verified",
     "logout",

@@ -231,6 +231,7 @@ def test_resend_sends_a_new_code_and_the_old_one_is_dead(env):
     say(s, f"{A['full_name']} {A['nrc']}")
     env.rt.queue.join(timeout=10)
     old = env.sms.last_code(A["phone"])
+    env.clock.offset += timedelta(seconds=61)  # a resend waits 60 s after the previous code
     r = say(s, "resend")
     assert r.action == "reply" and "+260 97*** **00" in r.text
     env.rt.queue.join(timeout=10)

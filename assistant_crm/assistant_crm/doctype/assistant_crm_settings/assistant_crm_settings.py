@@ -83,6 +83,7 @@ class AssistantCRMSettings(Document):
         public_base_url: DF.Data | None
         redis_url: DF.Data | None
         session_idle_minutes: DF.Int
+        otp_codes_per_15_minutes: DF.Int
         sms_callback_token: DF.Password | None
         sms_max_segments: DF.Int
         sms_provider: DF.Literal["africastalking", "twilio"]
