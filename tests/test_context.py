@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.models import InboundMessage
 from assistant_crm.services.pipeline import context
 
@@ -116,8 +117,7 @@ def test_slots_keep_the_latest_identifiers(rt):
     s = context.load_session(web())
     context.update_slots(s, ["123456/78/1"], [], [])
     context.update_slots(s, [], ["CLM-2025-00871"], ["+260971234567"])
-    assert s.context["slots"] == {
-        "nrc": "123456/78/1",
-        "claim_number": "CLM-2025-00871",
-        "phone": "+260971234567",
-    }
+    slots = Dialogue(s).slots  # the NRC and phone are kept encrypted in the context
+    assert (slots.nrc, slots.claim_number, slots.phone) == ("123456/78/1", "CLM-2025-00871", "+260971234567")
+    assert "123456" not in str(s.context) and "971234567" not in str(s.context)
+    assert not slots.full_name

@@ -43,7 +43,7 @@ def test_every_template_key_the_dialogue_uses_ships_in_english():
     assert sorted(k for k in used if (k, "en", "all") not in shipped) == []
 
 
-def test_state_round_trips_through_the_json_context():
+def test_state_round_trips_through_the_json_context(rt):  # rt: slots are sealed with its key
     s = SessionState(name="s1", context=initial_context())
     d = Dialogue(s)
     d.remember(nrc="123456/78/1", full_name="Mary Banda")

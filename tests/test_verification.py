@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 
 from assistant_crm.services.dialogue import answers, gate
+from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.integrations.corebusiness import reset_breakers
 from assistant_crm.services.models import GateResult, InboundMessage, IntentResult, SessionState
 from assistant_crm.services.pipeline import intents
@@ -474,7 +475,7 @@ def test_local_language_request_is_not_taken_as_the_name(env, request_text):
 def test_a_name_stated_in_the_request_is_kept(env):
     s = new_session()
     say(s, f"My name is {A['full_name']}, what is my claim status?")
-    assert s.context["slots"]["full_name"] == A["full_name"]
+    assert Dialogue(s).slots.full_name == A["full_name"]  # kept encrypted in the context
     say(s, A["nrc"])
     assert s.context.get("pending") == "otp"
 

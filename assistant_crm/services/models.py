@@ -109,6 +109,7 @@ class OutboundMessage:
     reply_to: str | None = None
     correlation_id: str = ""  # the outbox record name
     recipient_phone: str = ""
+    sensitive: bool = False  # a one-time code: the text is dropped from the record once sent
 
 
 @dataclass

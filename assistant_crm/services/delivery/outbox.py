@@ -71,6 +71,9 @@ RECEIPT_ALIASES = {
 # --------------------------------------------------------------------------- enqueue
 
 
+SENSITIVE_PLACEHOLDER = "[one-time code: text not kept]"
+
+
 def enqueue_outbound(msg: OutboundMessage) -> str:
     """Store a reply as outbound record(s) and queue its delivery.
 
@@ -122,6 +125,8 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
             payload = part.as_payload()
             if note and last:
                 payload["note"] = note
+            if msg.sensitive:
+                payload["sensitive"] = True
             name = rt.store.insert(
                 DOCTYPE,
                 {
@@ -531,6 +536,11 @@ def _record(rt: Runtime, c: _Claim) -> str:
             "last_error": _error_text(result, c.attempts, reason),
         }
         status = "dead"
+    if status in ("sent", "dead") and _payload(c.row).get("sensitive"):
+        # A one-time code: once sent (or given up) its text is not kept (issue 12.11).
+        payload = json.loads(values.get("payload") or "null") or _payload(c.row)
+        payload["text"] = SENSITIVE_PLACEHOLDER
+        values["payload"] = json.dumps(payload, ensure_ascii=False)
     recorded = rt.store.update_where(DOCTYPE, guard, values)
     if recorded and status == "queued":
         _hold_followers(rt, c.row, values["next_attempt_at"])

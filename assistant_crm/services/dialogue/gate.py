@@ -496,7 +496,11 @@ def _send_code(session: SessionState, candidate: Candidate, now: datetime, sends
     dialogue.wait_for(Waiting.CODE)
     text, _ = _say("otp_sms", session, {"code": code, "minutes": OTP_TTL_SECONDS // 60})
     try:
-        enqueue_outbound(OutboundMessage(channel="sms", recipient_id=phone, recipient_phone=phone, text=text))
+        enqueue_outbound(
+            OutboundMessage(
+                channel="sms", recipient_id=phone, recipient_phone=phone, text=text, sensitive=True
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - any failure to queue: tell the person, keep nothing
         log.warning(
             "verification: could not queue the code SMS session=%s error=%s", session.name, type(exc).__name__

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from assistant_crm.services.infra import crypto
 from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.models import SessionState
 
@@ -42,6 +43,8 @@ class Waiting(str, Enum):
 
 # The gate's own questions: an answer to one of them goes to the gate.
 GATE_QUESTIONS = (Waiting.IDENTITY, Waiting.CODE, Waiting.CLAIM_CHOICE)
+# Slots that are personal data, kept encrypted in the session's context.
+SEALED_SLOTS = ("nrc", "full_name", "phone")
 
 
 @dataclass
@@ -136,14 +139,18 @@ class Dialogue:
     @property
     def slots(self) -> Slots:
         raw = self._ctx.get("slots") or {}
-        return Slots(**{k: str(raw.get(k) or "") for k in ("nrc", "full_name", "claim_number", "phone")})
+        values = {k: str(raw.get(k) or "") for k in ("nrc", "full_name", "claim_number", "phone")}
+        for key in SEALED_SLOTS:
+            values[key] = crypto.open_sealed(values[key])
+        return Slots(**values)
 
     def remember(self, **values: str) -> None:
-        """Keep slot values ("nrc", "full_name", "claim_number", "phone")."""
+        """Keep slot values ("nrc", "full_name", "claim_number", "phone"); the NRC,
+        name and phone are stored encrypted (issue 12.11)."""
         slots = self._ctx.setdefault("slots", {})
         for key, value in values.items():
             if value:
-                slots[key] = value
+                slots[key] = crypto.seal(value) if key in SEALED_SLOTS else value
 
     def forget(self, *keys: str) -> None:
         """Drop slot values."""

@@ -76,6 +76,14 @@ def _mask_phone_match(m: re.Match) -> str:
     return lead + mask_phone(found)
 
 
+def mask_nrcs(text: str) -> str:
+    """Mask every NRC (only) in free text, after folding: for stored chat text,
+    where a phone number a person gives to be called back must stay readable."""
+    if not text:
+        return text
+    return NRC_RE.sub(lambda m: MASKED_NRC_PREFIX + m.group(3), fold(text))
+
+
 def mask_codes(text: str) -> str:
     """Blank out anything shaped like a one-time code (six digits alone, or 3+3)."""
     if not text:

@@ -40,7 +40,7 @@ from typing import Any
 from assistant_crm.services.delivery import message_signals
 from assistant_crm.services.dialogue.state import Dialogue, initial_context
 from assistant_crm.services.infra import live
-from assistant_crm.services.infra.masking import mask_text
+from assistant_crm.services.infra.masking import mask_codes, mask_nrcs, mask_text
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.infra.times import to_iso
 from assistant_crm.services.models import InboundMessage, SessionState
@@ -382,6 +382,8 @@ def update_slots(session: SessionState, nrcs: list[str], claim_numbers: list[str
 
 # ------------------------------------------------------------------ history
 
+SHORT_CODE_MESSAGE = 40  # characters: a message this short holding 6 digits is taken for a code
+
 
 def append_history(
     session: SessionState,
@@ -402,6 +404,14 @@ def append_history(
     ``created`` sets the row's creation time (when the message arrived).
     """
     rt = get_runtime()
+    if direction == "in":
+        # What a person typed is stored without NRCs or one-time codes (issue 12.11);
+        # the gate has read them from the message itself. A code comes as a short
+        # message of its own ("123456", "code 123 456"); a longer one keeps its
+        # figures (an amount of 100 000 is not a code).
+        text = mask_nrcs(text)
+        if len(text) <= SHORT_CODE_MESSAGE:
+            text = mask_codes(text)
     row: dict[str, Any] = {
         "session": session.name,
         "direction": direction,
