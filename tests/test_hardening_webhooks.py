@@ -151,3 +151,10 @@ def test_database_failing_is_503_with_retry_after(rt, platform, caplog):
     assert "Traceback" not in r.get_data(as_text=True)
     lines = [rec for rec in caplog.records if "answering 503" in rec.getMessage()]
     assert len(lines) == 1 and lines[0].levelno == logging.ERROR and lines[0].exc_info is None
+
+
+@pytest.mark.parametrize("obj", [["page"], {"a": 1}, 5, None])
+def test_messenger_object_of_any_type_is_a_400(rt, obj):
+    """Found by the fuzz suite: a list as ``object`` raised TypeError (a 500)."""
+    r = _post(_client(rt), "messenger", {"object": obj, "entry": []})
+    assert r.status_code == 400 and "object" in r.get_data(as_text=True)

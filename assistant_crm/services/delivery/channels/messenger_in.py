@@ -32,7 +32,7 @@ def parse(payload: Any) -> list[InboundEvent]:
     if not isinstance(payload, dict):
         raise ValidationError("body must be a JSON object", field="body")
     obj = payload.get("object")
-    if obj not in OBJECTS:
+    if not isinstance(obj, str) or obj not in OBJECTS:  # a list or object here is not hashable
         raise ValidationError(f"object must be 'page' or 'instagram', got {str(obj)[:40]!r}", field="object")
     platform = OBJECTS[obj]
     events: list[InboundEvent] = []
