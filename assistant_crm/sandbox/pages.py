@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assistant_crm.sandbox import data
+from assistant_crm.sandbox.world import DemoStaff
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -40,7 +41,24 @@ def people() -> list[dict[str, Any]]:
     ]
 
 
-def front_page(base_url: str, app_url: str | None = None) -> str:
+def _staff_section(app_url: str | None, staff: tuple[DemoStaff, ...]) -> str:
+    if not staff:
+        return ""
+    console = f"{escape(app_url.rstrip('/'))}/wcfcb_dashboard" if app_url else "/wcfcb_dashboard"
+    rows = "".join(
+        f"<tr><td>{escape(s.full_name)}</td><td>{escape(s.role)}</td>"
+        f"<td><code>{escape(s.email)}</code></td><td><code>{escape(s.password)}</code></td></tr>"
+        for s in staff
+    )
+    return (
+        "<h3>Staff console</h3>"
+        f'<p class=muted>Log in at <a href="{console}">{console}</a> with one of these demo accounts '
+        "(new passwords every run).</p>"
+        "<table><tr><th>Name</th><th>Role</th><th>Email</th><th>Password</th></tr>" + rows + "</table>"
+    )
+
+
+def front_page(base_url: str, app_url: str | None = None, staff: tuple[DemoStaff, ...] = ()) -> str:
     rows = []
     for p in people():
         links = " ".join(
@@ -82,7 +100,8 @@ def front_page(base_url: str, app_url: str | None = None) -> str:
         "<table><tr><th>Name</th><th>NRC</th><th>Phone</th><th>Role</th><th>What to try</th><th>Chat as them</th></tr>"
         + "".join(rows)
         + "</table>"
-        f"<p class=muted>CoreBusiness API: <code>{escape(base_url)}/v1/...</code> with "
+        + _staff_section(app_url, staff)
+        + f"<p class=muted>CoreBusiness API: <code>{escape(base_url)}/v1/...</code> with "
         "<code>Authorization: Bearer sandbox-key</code> (the sandbox's documented key). "
         "Phone API: <code>POST /phone/api/send</code>, <code>GET /phone/api/messages?channel=&amp;peer=</code>.</p>"
         "</main></body></html>"

@@ -205,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = split.path
         if path in ("/", "/index.html") and method == "GET":
             return self._send_raw(
-                200, pages.front_page(self.server.base_url, self.server.app_url).encode(), HTML
+                200,
+                pages.front_page(self.server.base_url, self.server.app_url, self.server.world.staff).encode(),
+                HTML,
             )
         if path == "/phone" and method == "GET":
             return self._send_raw(200, pages.phone_page(), HTML)

@@ -50,6 +50,24 @@ def _token(n: int = 24) -> str:
     return secrets.token_urlsafe(n)
 
 
+@dataclass(frozen=True)
+class DemoStaff:
+    """A staff account of the demo console; its password is made for this run."""
+
+    email: str
+    role: str  # "agent" or "manager"
+    full_name: str
+    password: str
+
+
+def demo_staff() -> tuple[DemoStaff, ...]:
+    """The demo's agent and manager, with fresh passwords (``serve --with-sandbox`` sets them)."""
+    return (
+        DemoStaff("agent@demo.wcfcb.local", "agent", "Demo Agent", secrets.token_urlsafe(12)),
+        DemoStaff("manager@demo.wcfcb.local", "manager", "Demo Manager", secrets.token_urlsafe(12)),
+    )
+
+
 @dataclass
 class World:
     """Every credential the sandbox's platforms check or use, generated per run."""
@@ -69,6 +87,9 @@ class World:
     telegram_secret_token: str = field(default_factory=lambda: secrets.token_hex(20))
     make_com_api_key: str = field(default_factory=_token)
     make_com_webhook_secret: str = field(default_factory=_token)
+    # Staff accounts shown on the front page; only `serve --with-sandbox` makes them,
+    # since only it has the app's database to put them in.
+    staff: tuple[DemoStaff, ...] = ()
 
     def app_secrets(self) -> AppSecrets:
         return AppSecrets(

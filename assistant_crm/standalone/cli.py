@@ -49,6 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args, overrides=overrides or None, workers=max(2, args.threads), scheduler=args.workers <= 1
     )
     _recover(rt)
+    if sandbox:
+        _ensure_demo_staff(rt, sandbox.world.staff)
     _warm_up()
     url = f"http://{args.host}:{args.port}"
     print(f"Assistant CRM standalone on {url}  (database: {rt.store.safe_url})", flush=True)
@@ -60,7 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  phone simulator: {sb}/phone\n"
             f"  SMS inbox:       {sb}/sms\n"
             f"  website + chat:  {url}/    staff console: {url}/wcfcb_dashboard\n"
-            "Stop with Ctrl+C.",
+            + "".join(
+                f"    log in as {s.role + ':':<9} {s.email}  password {s.password}\n"
+                for s in sandbox.world.staff
+            )
+            + "Stop with Ctrl+C.",
             flush=True,
         )
     if args.workers > 1:
@@ -97,13 +103,21 @@ def _recover(rt: Any) -> None:
         rt.queue.enqueue("assistant_crm.services.delivery.inbox.recover")
 
 
+def _ensure_demo_staff(rt: Any, staff: Any) -> None:
+    """Create the demo's staff accounts, or give them this run's passwords (as `staff add` does)."""
+    from assistant_crm.standalone import auth
+
+    for s in staff:
+        auth.add_staff(rt.store, s.email, s.role, s.password, s.full_name)
+
+
 def _start_sandbox(args: argparse.Namespace) -> tuple[Any, dict[str, Any], list[str]]:
     """Start the sandbox with credentials made for this run; returns (server,
     the settings that point the app at it, groups left to the environment)."""
     from assistant_crm.sandbox import make_server, runfile
-    from assistant_crm.sandbox.world import World, overrides_for
+    from assistant_crm.sandbox.world import World, demo_staff, overrides_for
 
-    world = World()
+    world = World(staff=demo_staff())
     app_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
     try:
         srv = make_server(

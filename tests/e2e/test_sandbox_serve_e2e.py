@@ -4,6 +4,7 @@ a message from the simulated phone on WhatsApp, Telegram and SMS is answered on 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ class Demo:
     app: str
     tmp: Path
     env: dict
+    printed: str
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         printed = log.read()
         assert proc.poll() is None, printed
         assert f"{sandbox}/phone" in printed and f"{sandbox}/sms" in printed and "Ctrl+C" in printed
-        yield Demo(sandbox, app, tmp, env)
+        yield Demo(sandbox, app, tmp, env, printed)
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -106,6 +108,34 @@ def test_the_front_page_lists_the_demo_people(demo):
     demo = demo.sandbox
     page = requests.get(demo + "/", timeout=5)
     assert page.status_code == 200 and "Chanda Mulenga" in page.text and "305812/61/1" in page.text
+
+
+_STAFF_LINE = re.compile(r"log in as (agent|manager):\s+(\S+@\S+)\s+password (\S+)")
+
+
+def test_the_demo_staff_log_in_with_the_printed_passwords(demo):
+    accounts = _STAFF_LINE.findall(demo.printed)
+    assert sorted(role for role, _, _ in accounts) == ["agent", "manager"], demo.printed
+    page = requests.get(demo.sandbox + "/", timeout=5).text
+    assert "<h3>Staff console</h3>" in page
+    for _role, email, password in accounts:
+        assert email in page and password in page
+        r = requests.post(demo.app + "/api/method/login", json={"usr": email, "pwd": password}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.cookies.get("sid")
+        wrong = requests.post(
+            demo.app + "/api/method/login", json={"usr": email, "pwd": password + "x"}, timeout=30
+        )
+        assert wrong.status_code == 401, wrong.text
+
+
+def test_without_the_sandbox_there_are_no_demo_staff(server):
+    r = requests.post(
+        server.url + "/api/method/login",
+        json={"usr": "manager@demo.wcfcb.local", "pwd": "anything-at-all"},
+        timeout=30,
+    )
+    assert r.status_code == 401, r.text
 
 
 def test_doctor_knows_the_running_sandbox(demo):
