@@ -91,9 +91,6 @@ def _counter_rows(runtime) -> int:
         return conn.execute(sa.text("SELECT COUNT(*) FROM assistant_crm_counters")).scalar_one()
 
 
-@pytest.mark.skip(
-    reason="hangs since main's live-update change when Redis is down mid-run; open, see the issue 12 report"
-)
 def test_redis_down_at_start_then_back_then_down_again(degraded_rt, proxy, caplog):
     rt = degraded_rt
     assert rt.cache.degraded

@@ -43,9 +43,23 @@ def version() -> int:
 
 
 def notify(session_name: str, kind: str = "message") -> None:
-    """A conversation changed: wake listeners here and elsewhere. Never raises."""
-    global _local_changes
+    """A conversation changed: wake listeners here and elsewhere, once the change is committed.
+
+    Never raises. Deferred to the commit because a listener woken earlier would
+    read nothing, and because with Redis down the counter lives in the database:
+    bumping it inside the caller's SQLite transaction would wait on that very
+    transaction's lock.
+    """
     rt = get_runtime()
+    after_commit = getattr(rt.store, "after_commit", None)
+    if callable(after_commit):
+        after_commit(lambda: _notify_now(rt, session_name, kind), key=("live", session_name, kind))
+    else:
+        _notify_now(rt, session_name, kind)
+
+
+def _notify_now(rt: Any, session_name: str, kind: str) -> None:
+    global _local_changes
     try:
         rt.cache.incr(VERSION_KEY, 1)
     except Exception:
