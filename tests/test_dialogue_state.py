@@ -35,7 +35,7 @@ def test_only_state_py_touches_the_context_keys():
 
 def test_every_template_key_the_dialogue_uses_ships_in_english():
     used: set[str] = set()
-    for name in ("answers.py", "gate.py", "policy.py", "escalation.py"):
+    for name in ("answers.py", "live_answers.py", "gate.py", "policy.py", "escalation.py"):
         source = (SERVICES / "dialogue" / name).read_text()
         used |= set(re.findall(r'(?:say|line|_reply|_say|template_answer)\(\s*"([a-z_]+)"', source))
     shipped = templates.shipped()

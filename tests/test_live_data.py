@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from assistant_crm.services.dialogue import answers, gate
+from assistant_crm.services.dialogue import gate, live_answers
 from assistant_crm.services.integrations import live_data
 from assistant_crm.services.integrations.corebusiness import reset_breakers
 from assistant_crm.services.models import InboundMessage, LiveAnswer, SessionState
@@ -52,7 +52,7 @@ def verified(person_id: str) -> SessionState:
 
 
 def ask(s: SessionState, intent: str, text: str = "") -> LiveAnswer:
-    return answers.live(s, intent, InboundMessage(channel=s.channel, text=text or intent))
+    return live_answers.live(s, intent, InboundMessage(channel=s.channel, text=text or intent))
 
 
 def test_formatting_helpers():
@@ -73,7 +73,7 @@ def test_several_claims_are_listed_and_a_choice_answers(cb):
         s, InboundMessage(channel="whatsapp", text="2"), intents.classify("2", pending="claim_choice")
     )
     assert passed.action == "pass" and passed.intent == "claim_status"
-    detail = answers.live(s, passed.intent, InboundMessage(channel="whatsapp", text="2"))
+    detail = live_answers.live(s, passed.intent, InboundMessage(channel="whatsapp", text="2"))
     assert (
         "CLM-2025-10002" in detail.text and "approved" in detail.text and "CLM-2026-10001" not in detail.text
     )

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant_crm.services.delivery.outbox import enqueue_outbound
-from assistant_crm.services.dialogue.answers import pick_claim
+from assistant_crm.services.dialogue.live_answers import pick_claim
 from assistant_crm.services.dialogue.state import Candidate, CodeChallenge, Dialogue, Verified, Waiting
 from assistant_crm.services.infra import audit
 from assistant_crm.services.infra.masking import mask_nrc, mask_phone

@@ -6,7 +6,7 @@ employer number asked for is one CoreBusiness listed for that person
 (:class:`NotYours` otherwise), because CoreBusiness itself does not check who
 may see what. :func:`money` and :func:`long_date` shape amounts and dates for
 people ("ZMW 1,250.00", "3 March 2026"). The answers built from these records
-are in ``dialogue/answers.py``.
+are in ``dialogue/live_answers.py``.
 
 Reads are cached for 2 minutes per person (the person id is in every key, so
 nothing is ever shared between people).

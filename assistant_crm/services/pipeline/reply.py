@@ -4,7 +4,8 @@ Stages, in order, each timed (ms) into both Chat History rows' ``stage_timings``
 normalise → context → intent → (escalate) → auth gate → live data → compose →
 format → store → deliver (outbox, non-web channels) → metrics. What answers is
 decided in ``dialogue/policy.py`` (its rule's name goes into the metadata as
-``policy``), the words in ``dialogue/answers.py``, verification in ``dialogue/gate.py``.
+``policy``), the words in ``dialogue/answers.py`` and
+``dialogue/live_answers.py``, verification in ``dialogue/gate.py``.
 
 The person's message is stored in the context stage, before anything that can
 fail; if a later stage fails the person gets an apology and the message is
@@ -20,7 +21,16 @@ from datetime import datetime
 from typing import Any
 
 from assistant_crm.services.delivery import outbox
-from assistant_crm.services.dialogue import answers, csat, gate, handoff, outreach, policy, uploads
+from assistant_crm.services.dialogue import (
+    answers,
+    csat,
+    gate,
+    handoff,
+    live_answers,
+    outreach,
+    policy,
+    uploads,
+)
 from assistant_crm.services.dialogue.answers import Draft
 from assistant_crm.services.dialogue.policy import Decision, Source
 from assistant_crm.services.dialogue.state import Dialogue
@@ -157,7 +167,7 @@ def _answer(session: SessionState, msg: InboundMessage, decision: Decision, ques
     if decision.source is Source.KNOWLEDGE:
         return answers.knowledge(session, decision.intent, decision.passage)
     if decision.source is Source.LIVE:
-        live = answers.live(session, decision.intent, msg, question)
+        live = live_answers.live(session, decision.intent, msg, question)
         source = "live" if live.ok else "template"
         return Draft(
             live.text, list(live.quick_replies), source=source, personal=True, facts=dict(live.facts)
