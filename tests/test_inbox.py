@@ -115,6 +115,23 @@ def test_one_senders_events_are_processed_in_platform_time_order(rt, graph):
     assert texts == ["first", "second", "third"]
 
 
+def test_an_event_that_finds_its_sender_busy_is_left_to_the_holder_and_answered(rt, graph):
+    event = _wa_event("Hello")
+    key = inbox._lock_key("whatsapp", event.sender_id)
+    assert inbox._take_lock(rt, key, "holder")  # another worker is answering this sender
+    event_id, _ = inbox.accept_event(event)
+    assert rt.queue.join(timeout=20)
+    assert rt.store.get(MSG, event_id)["status"] == "received"  # left to the holder
+    # The holder lets go after its last read: the flag sends it round once more.
+    assert inbox._let_go(rt, key, "holder")
+    inbox._drain("whatsapp", event.sender_id)
+    assert rt.queue.join(timeout=20)
+    assert rt.store.get(MSG, event_id)["status"] == "processed"
+    assert {m["recipient"] for m in graph.accepted} == {event.sender_id}
+    assert not inbox._let_go(rt, key, "nobody")  # the flag is down again, the lock free
+    assert inbox._take_lock(rt, key, "next")
+
+
 def test_a_worker_dying_mid_turn_is_recovered(rt, graph):
     event = _wa_event("Is my claim paid?")
     # What a killed worker leaves behind: the row claimed ("processing") and never finished.

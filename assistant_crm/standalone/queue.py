@@ -39,6 +39,10 @@ class ThreadQueue:
     one at once, nothing polls.
     """
 
+    # Jobs run in this process: a job may use what its enqueuer kept in memory
+    # for it (outbox.dispatch finds the record it is about without a query).
+    in_process = True
+
     def __init__(self, workers: int = 2, lanes: dict[str, int] | None = None):
         self._pending = 0
         self._cv = threading.Condition()

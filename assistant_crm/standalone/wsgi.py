@@ -49,6 +49,7 @@ APP_DIR = Path(__file__).resolve().parent.parent
 PUBLIC_DIR = APP_DIR / "public"
 WWW_DIR = APP_DIR / "www"
 HOME_PAGE = "wcfcb_demo"
+WEBHOOK_PATH = "/api/method/assistant_crm.api.webhooks."
 # Staff login and the staff console (standalone/staff_web.py).
 STAFF_ROUTES = {
     "/api/method/login": staff_web.login,
@@ -266,9 +267,10 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         path = self.path.split("?", 1)[0]
-        access_log.info(
-            '%s "%s %s" %s %s', self.address_string(), self.command, path, getattr(code, "value", code), size
-        )
+        status = getattr(code, "value", code)
+        if path.startswith(WEBHOOK_PATH) and str(status).startswith("2"):
+            return  # an accepted webhook's record is its Webhook Activity Log row
+        access_log.info('%s "%s %s" %s %s', self.address_string(), self.command, path, status, size)
 
 
 def create_app(runtime: Runtime) -> StandaloneApp:

@@ -10,8 +10,9 @@ re-queues events a crash or a lost job left behind.
 
 Per-conversation order: the events of one sender are processed one at a time,
 in platform timestamp order, by whichever worker holds the sender's lock; a
-worker that finds the lock taken leaves its event to the holder, which looks
-again for waiting events before and after it lets go.
+worker that finds the lock taken raises the sender's "more waiting" flag and
+leaves its event to the holder, which looks at the flag after it lets go and
+goes round again when it is up.
 
 Inbound rows use ``recipient_id`` for the conversation's counterpart (the
 sender) and ``sequence`` for the platform's timestamp in unix seconds.
@@ -44,6 +45,9 @@ STALE_PROCESSING = timedelta(minutes=5)
 LOCK_TTL_SECONDS = 180  # longer than the slowest turn (Gemini + CoreBusiness timeouts)
 RECOVER_BATCH = 500
 DRAIN_BATCH = 20  # a sender's waiting events read and claimed at once
+# What handling an event reads of its row (a whole row is 20 columns; on MariaDB
+# every column of a result costs a descriptor to parse, however few rows come).
+WORK_FIELDS = ["name", "platform", "recipient_id", "event_type", "status", "attempts", "payload"]
 STATUS_LOOKUP_ATTEMPTS = 3
 PROCESS_METHOD = "assistant_crm.services.delivery.inbox.process"
 _INT32_MAX = 2**31 - 1
@@ -137,6 +141,10 @@ def _lock_key(platform: str, sender: str) -> str:
     return f"acrm:inbox:sender:{digest}"
 
 
+def _more_key(lock_key: str) -> str:
+    return lock_key + ":more"
+
+
 def _waiting(platform: str, sender: str, limit: int) -> list[dict[str, Any]]:
     """The sender's events still to answer, oldest (platform time) first."""
     return get_runtime().store.list(
@@ -148,9 +156,26 @@ def _waiting(platform: str, sender: str, limit: int) -> list[dict[str, Any]]:
             "event_type": "message",
             "status": "received",
         },
+        fields=WORK_FIELDS,
         order_by="sequence asc, creation asc",
         limit=limit,
     )
+
+
+def _take_lock(rt: Any, key: str, token: str) -> bool:
+    """Take the sender's lock, or leave the event to its holder.
+
+    A worker that finds the lock taken raises the "more waiting" flag and
+    tries once more: if the holder let go in between, this worker drains
+    itself; if not, the holder reads the flag after it lets go (see
+    :func:`_drain`) and goes round again. Either way the event is not left
+    behind, and the holder need not query the inbox once more on every
+    message to find out.
+    """
+    if rt.cache.add(key, token, ttl=LOCK_TTL_SECONDS):
+        return True
+    rt.cache.set(_more_key(key), 1, ttl=LOCK_TTL_SECONDS)
+    return bool(rt.cache.add(key, token, ttl=LOCK_TTL_SECONDS))
 
 
 def _drain(platform: str, sender: str) -> None:
@@ -158,15 +183,15 @@ def _drain(platform: str, sender: str) -> None:
 
     The waiting events are read and claimed a batch at a time. An event
     accepted while the lock is held finds it taken and is left to the
-    holder, which looks once more after it lets go (and takes the lock
-    again if it finds one).
+    holder (:func:`_take_lock`), which goes round once more when the flag
+    says so after it lets go.
     """
     rt = get_runtime()
     key = _lock_key(platform, sender)
     while True:
         token = secrets.token_hex(8)
-        if not rt.cache.add(key, token, ttl=LOCK_TTL_SECONDS):
-            return  # the holder will find our event before it lets go
+        if not _take_lock(rt, key, token):
+            return  # the holder will find our event: the flag is up
         failed = False
         try:
             while not failed:
@@ -175,10 +200,20 @@ def _drain(platform: str, sender: str) -> None:
                 if len(rows) < DRAIN_BATCH:
                     break
         finally:
-            if rt.cache.get(key) == token:
-                rt.cache.delete(key)
-        if failed or not _waiting(platform, sender, 1):
-            return
+            more = _let_go(rt, key, token)
+        if failed or not more:
+            return  # (a failure is left to recover())
+
+
+def _let_go(rt: Any, key: str, token: str) -> bool:
+    """Release the sender's lock; True when the "more waiting" flag was up
+    (an event may have come in after the holder's last read: go round again)."""
+    if rt.cache.get(key) == token:
+        rt.cache.delete(key)
+    if not rt.cache.get(_more_key(key)):
+        return False
+    rt.cache.delete(_more_key(key))
+    return True
 
 
 def _process_batch(rows: list[dict[str, Any]]) -> bool:

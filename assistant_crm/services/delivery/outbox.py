@@ -51,6 +51,14 @@ DISPATCH_METHOD = "assistant_crm.services.delivery.outbox.dispatch"
 MAX_TEXT = 100_000  # far above any reply; guards the store against a runaway text
 CHAIN_LIMIT = 200  # parts sent in one dispatch call before yielding the worker
 HEAD_PAGES = 10  # pages read by dispatch_due looking for distinct conversations
+# What claiming, sending and recording a part reads of its record: on MariaDB
+# every column of a result is a descriptor to parse, so whole rows (20
+# columns) cost more CPU than the statement itself.
+SEND_FIELDS = [
+    "name", "creation", "direction", "platform", "recipient_id", "session",
+    "status", "attempts", "next_attempt_at", "sequence", "payload",
+]  # fmt: skip
+JUST_QUEUED_MAX = 10_000  # records kept for their dispatch job (a bound, not a working size)
 DUE_BUDGET_SECONDS = 20.0  # dispatch_due stops chaining after this; the next run goes on
 
 # Receipt states, ranked: a receipt never moves a record to a lower rank.
@@ -106,6 +114,7 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
     rt = get_runtime()
     texts, note = _split(rt, channel, text, bool(msg.quick_replies))
     names: list[str] = []
+    first: dict[str, Any] = {}
     with _ConversationLock(rt, channel, recipient) as lock:
         seq, pending = _last_sequence(rt, channel, recipient)
         now = rt.clock.now()
@@ -127,33 +136,53 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
                 payload["note"] = note
             if msg.sensitive:
                 payload["sensitive"] = True
-            name = rt.store.insert(
-                DOCTYPE,
-                {
-                    "platform": channel,
-                    "direction": "outbound",
-                    "event_type": "message",
-                    "session": msg.session_id or None,
-                    "recipient_id": recipient,
-                    "idempotency_key": f"out:{uuid.uuid4()}",
-                    "status": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "sequence": seq + i,
-                    "last_error": "",
-                    "payload": json.dumps(payload, ensure_ascii=False),
-                },
-            )
+            record = {
+                "platform": channel,
+                "direction": "outbound",
+                "event_type": "message",
+                "session": msg.session_id or None,
+                "recipient_id": recipient,
+                "idempotency_key": f"out:{uuid.uuid4()}",
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "sequence": seq + i,
+                "last_error": "",
+                "payload": json.dumps(payload, ensure_ascii=False),
+            }
+            name = rt.store.insert(DOCTYPE, record)
             names.append(name)
+            if i == 1:
+                first = {**record, "name": name, "creation": now}
     rt.store.commit()  # visible to the worker before it is told
     if note:
         log.warning("outbound %s: %s", names[-1], note)
     log.debug("outbound queued: %s part(s) on %s, first %s", len(names), channel, names[0])
+    if getattr(rt.queue, "in_process", False):
+        _keep_for_dispatch(first)
     # Nothing of the conversation still queued or sending (and the sequence was
     # numbered under the lock): the first part is the head, and dispatch may skip
     # looking for earlier parts.
     rt.queue.enqueue(DISPATCH_METHOD, name=names[0], head=lock.held and not pending)
     return names[0]
+
+
+# The first record of each reply just queued, for its dispatch job in this
+# process: the job need not read back what was written a moment ago. Taken
+# (popped) by dispatch; a stale copy only makes the claim's compare-and-set
+# fail, and then the record is read for its real status.
+_just_queued: dict[str, dict[str, Any]] = {}
+
+
+def _keep_for_dispatch(row: dict[str, Any]) -> None:
+    if len(_just_queued) >= JUST_QUEUED_MAX:  # jobs lost with a stopped queue: drop them all
+        _just_queued.clear()
+    _just_queued[row["name"]] = row
+
+
+def _read(rt: Runtime, name: str) -> dict[str, Any] | None:
+    rows = rt.store.list(DOCTYPE, {"name": name}, fields=SEND_FIELDS, limit=1)
+    return rows[0] if rows else None
 
 
 def _split(rt: Runtime, channel: str, text: str, has_quick_replies: bool) -> tuple[list[str], str]:
@@ -244,12 +273,17 @@ def dispatch(name: str, head: bool = False) -> str:
     ``head``: the caller knows no earlier part of the conversation is pending
     (:func:`enqueue_outbound` saw the conversation settled): one query less."""
     rt = get_runtime()
-    row = rt.store.get(DOCTYPE, name)
+    kept = _just_queued.pop(name, None)
+    row = kept or _read(rt, name)
     if not row or row.get("direction") != "outbound":
         log.warning("dispatch: no outbound record %s", name)
         return "missing"
     results = _run([row], chain=True, heads=head)
-    return results.get(name) or str((rt.store.get(DOCTYPE, name) or {}).get("status") or "missing")
+    status = results.get(name)
+    if status and not (kept and status == "queued"):
+        return status
+    # Not claimed: the copy kept in memory may be stale (dispatch_due took it).
+    return str((_read(rt, name) or {}).get("status") or "missing")
 
 
 def dispatch_due(limit: int = 200) -> dict[str, int]:
@@ -286,7 +320,9 @@ def _due_heads(rt: Runtime, now: datetime, limit: int) -> dict[tuple[str, str], 
         }
         if seen:
             filters["recipient_id"] = ("not in", seen)
-        rows = rt.store.list(DOCTYPE, filters, order_by="next_attempt_at asc, sequence asc", limit=limit)
+        rows = rt.store.list(
+            DOCTYPE, filters, fields=SEND_FIELDS, order_by="next_attempt_at asc, sequence asc", limit=limit
+        )
         for r in rows:
             key = (str(r.get("platform")), str(r.get("recipient_id")))
             if key not in heads and len(heads) >= limit:
@@ -351,7 +387,7 @@ def _run(
         rounds += 1
         claims: list[_Claim] = []
         for item, follows in batch:
-            row = rt.store.get(DOCTYPE, item) if isinstance(item, str) else item
+            row = _read(rt, item) if isinstance(item, str) else item
             claim = _claim(rt, row, follows) if row else None
             if claim is not None:
                 claims.append(claim)
@@ -467,6 +503,7 @@ def _next_in_conversation(rt: Runtime, row: dict[str, Any]) -> dict[str, Any] | 
             "status": ("in", ["queued", "sending"]),
             "sequence": (">", int(row.get("sequence") or 0)),
         },
+        fields=SEND_FIELDS,
         order_by="sequence asc",
         limit=1,
     )
@@ -561,7 +598,8 @@ def _record(rt: Runtime, c: _Claim) -> str:
     rt.store.commit()
     channel = c.row.get("platform")
     if status == "sent":
-        log.info("outbound %s sent on %s (attempt %s)", c.name, channel, c.attempts)
+        # The record is the trace of a send; a line per reply cost CPU under load.
+        log.debug("outbound %s sent on %s (attempt %s)", c.name, channel, c.attempts)
     elif status == "queued":
         log.warning(
             "outbound %s on %s failed (attempt %s), retry at %s: %s",

@@ -171,7 +171,7 @@ def window_open(store: Any, now: datetime, session: str, recipient_id: str) -> b
         # latest inbound message alone shows the window is open (one query, not
         # two; inbound rows keep the sender in recipient_id from the start,
         # their session only once the turn is done).
-        row = store.get_by(
+        rows = store.list(
             "Omnichannel Message",
             {
                 "direction": "inbound",
@@ -179,8 +179,11 @@ def window_open(store: Any, now: datetime, session: str, recipient_id: str) -> b
                 "platform": "whatsapp",
                 "recipient_id": recipient_id,
             },
+            fields=["creation"],
             order_by="creation desc",
+            limit=1,
         )
+        row = rows[0] if rows else None
         if row and isinstance(row.get("creation"), datetime) and now - row["creation"] < WINDOW:
             return True
     last = last_inbound_at(store, session, recipient_id)
