@@ -14,6 +14,7 @@ import pytest
 
 from assistant_crm.runtime.standalone import create_runtime, shutdown
 from assistant_crm.services.infra.ports import Runtime, set_runtime
+from assistant_crm.services.pipeline import gemini
 from tests.support import REDIS_URL, ServerThread, redis_available, throwaway_mariadb, unavailable
 
 # Tests never read settings from the developer's environment.
@@ -41,6 +42,8 @@ def seeded_sqlite(tmp_path_factory) -> Path:
 
 def _make_rt(database_url: str, tmp_path: Any, **overrides: Any) -> Runtime:
     os.environ["ASSISTANT_CRM_FILES_DIR"] = str(tmp_path / "files")
+    # A Gemini breaker opened by one test's failures must not answer for the next.
+    gemini.BREAKERS.reset()
     return create_runtime(database_url, overrides=overrides or None, environ={}, workers=2)
 
 

@@ -108,6 +108,8 @@ def test_doctor_reports_each_service(tmp_path):
     assert "runtime: standalone" in out and "database: ok" in out and "cache: ok in-process" in out
     assert "Gemini: not configured" in out
     assert "CoreBusiness: unreachable" in out
+    # The circuit breakers, as the servers left them (none has run here).
+    assert "CoreBusiness circuit: closed" in out and "Gemini circuit: off" in out
     assert r.returncode == 1
     assert "k\n" not in out
 

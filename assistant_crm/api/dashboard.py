@@ -706,29 +706,9 @@ def _check_externals(rt: Any) -> list[dict[str, Any]]:
 
 
 def _circuits(rt: Any) -> list[dict[str, Any]]:
-    from assistant_crm.services.integrations import corebusiness
-    from assistant_crm.services.pipeline import gemini
+    from assistant_crm.standalone import doctor
 
-    out = []
-    base = rt.settings.str("corebusiness_base_url")
-    if base:
-        breaker = corebusiness.breaker_for(base)
-        out.append({"name": "CoreBusiness", "state": breaker.state, "failures": breaker.failures})
-    else:
-        out.append({"name": "CoreBusiness", "state": "off", "failures": 0})
-    state_fn = getattr(gemini, "circuit_state", None)
-    if callable(state_fn):
-        out.append({"name": "Gemini", **state_fn()})
-    else:
-        # No breaker in front of Gemini: a failure falls back to the template answer.
-        out.append(
-            {
-                "name": "Gemini",
-                "state": "closed" if rt.settings.is_set("gemini_api_key") else "off",
-                "failures": 0,
-            }
-        )
-    return out
+    return doctor.circuits(rt.settings)
 
 
 @endpoint(roles=MANAGERS, methods=("GET",))

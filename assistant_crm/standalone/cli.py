@@ -270,6 +270,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     results = doctor.run(rt.settings)
     for r in results:
         print(r.line())
+    for circuit in doctor.circuits(rt.settings):
+        print(doctor.circuit_line(circuit))
     return 1 if degraded or any(r.failed for r in results) else 0
 
 

@@ -14,6 +14,11 @@ and nothing is sent to anyone:
 | Twilio | ``GET {twilio_base_url}/2010-04-01/Accounts/{sid}.json`` (basic auth) |
 | Make.com relay | ``GET {make_com_outbound_url}`` with ``X-API-Key`` (no message) |
 
+Then the circuit breakers in front of CoreBusiness and Gemini, as the server
+processes last left them (they share their state through the cache): an open
+one means the service failed repeatedly and the assistant is answering without
+it (records unavailable; template answers instead of Gemini's).
+
 A refused key is "rejected", never "reachable". Missing settings are named by
 their field names, including the ones needed to *receive* a platform's
 webhooks (app secrets, verify tokens, callback tokens).
@@ -27,6 +32,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
+
+from assistant_crm.services.integrations import corebusiness
+from assistant_crm.services.pipeline import gemini
 
 TIMEOUT = (3.05, 5.0)
 
@@ -246,3 +254,20 @@ def run(settings: Any) -> list[Result]:
     """Every service's result, in the order of :data:`SERVICES`."""
     with requests.Session() as http:
         return [check(settings, s, http) for s in SERVICES]
+
+
+def circuits(settings: Any) -> list[dict[str, Any]]:
+    """``{"name", "state", "failures"[, "since"]}`` for CoreBusiness and Gemini; "off" when not configured."""
+    base = settings.str("corebusiness_base_url")
+    core = corebusiness.circuit_state(base) if base else {"state": "off", "failures": 0}
+    return [{"name": "CoreBusiness", **core}, {"name": "Gemini", **gemini.circuit_state()}]
+
+
+def circuit_line(circuit: dict[str, Any]) -> str:
+    """ "Gemini circuit: open since 2026-11-29T22:10:00+00:00 (5 failures in a row)"."""
+    text = f"{circuit['name']} circuit: {circuit['state'].replace('_', '-')}"
+    if circuit.get("since"):
+        text += f" since {circuit['since']}"
+    if circuit.get("failures"):
+        text += f" ({circuit['failures']} failures in a row)"
+    return text

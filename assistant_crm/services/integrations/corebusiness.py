@@ -30,6 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from assistant_crm.services.infra.circuit_breaker import Breakers, CircuitBreaker, CircuitOpen
 from assistant_crm.services.pipeline.normalise import fold
 
 log = logging.getLogger("assistant_crm.corebusiness")
@@ -391,91 +392,25 @@ def parse_contributions(payload: Any) -> Contributions:
 
 # --------------------------------------------------------------------------- circuit breaker
 
-
-class CircuitBreaker:
-    """Closed -> open after ``threshold`` consecutive failures; after ``cooldown``
-    seconds one trial call goes through (half-open): success closes, failure
-    re-opens. Thread-safe; one per base URL in the process."""
-
-    def __init__(
-        self,
-        threshold: int = BREAKER_THRESHOLD,
-        cooldown: float = BREAKER_COOLDOWN,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.threshold = max(1, int(threshold))
-        self.cooldown = float(cooldown)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.failures = 0
-        self.state = "closed"
-        self._opened_at = 0.0
-        self._trial_in_flight = False
-
-    def before_call(self) -> None:
-        """Raise ``CoreBusinessError(kind="circuit_open")`` when calls must not go out."""
-        with self._lock:
-            if self.state == "closed":
-                return
-            remaining = self._opened_at + self.cooldown - self._clock()
-            if self.state == "open" and remaining <= 0:
-                self.state = "half_open"
-                self._trial_in_flight = False
-            if self.state == "half_open" and not self._trial_in_flight:
-                self._trial_in_flight = True
-                return
-            raise CoreBusinessError(
-                "CoreBusiness is failing; not calling it for a while",
-                kind="circuit_open",
-                retry_after=max(1.0, remaining),
-            )
-
-    def record_success(self) -> None:
-        with self._lock:
-            if self.state != "closed":
-                log.info("corebusiness circuit closed")
-            self.state = "closed"
-            self.failures = 0
-            self._trial_in_flight = False
-
-    def record_failure(self) -> None:
-        with self._lock:
-            self.failures += 1
-            self._trial_in_flight = False
-            if self.state == "half_open" or self.failures >= self.threshold:
-                if self.state != "open":
-                    log.warning("corebusiness circuit opened after %s failures", self.failures)
-                self.state = "open"
-                self._opened_at = self._clock()
-
-    def record_neutral(self) -> None:
-        """A call that neither proves nor disproves health (a 404, our own bad key)."""
-        with self._lock:
-            if self.state == "half_open":
-                self.state = "closed"
-                self.failures = 0
-            self._trial_in_flight = False
-
-
-_breakers: dict[str, CircuitBreaker] = {}
-_breakers_lock = threading.Lock()
+# One breaker per CoreBusiness base URL in the process (the shared breaker code:
+# infra/circuit_breaker.py; Gemini has the same).
+_breakers = Breakers("corebusiness", BREAKER_THRESHOLD, BREAKER_COOLDOWN)
 
 
 def breaker_for(
     base_url: str, threshold: int = BREAKER_THRESHOLD, cooldown: float = BREAKER_COOLDOWN
 ) -> CircuitBreaker:
     """The process-wide breaker of one CoreBusiness base URL."""
-    key = base_url.rstrip("/")
-    with _breakers_lock:
-        breaker = _breakers.get(key)
-        if breaker is None:
-            breaker = _breakers[key] = CircuitBreaker(threshold, cooldown)
-        return breaker
+    return _breakers.get(base_url, threshold, cooldown)
+
+
+def circuit_state(base_url: str) -> dict[str, Any]:
+    """The breaker of ``base_url`` as the last process to change it left it (Health, ``doctor``)."""
+    return _breakers.state(base_url)
 
 
 def reset_breakers() -> None:
-    with _breakers_lock:
-        _breakers.clear()
+    _breakers.reset()
 
 
 # --------------------------------------------------------------------------- client
@@ -597,7 +532,14 @@ class CoreBusinessClient:
 
     def _call(self, method: str, path: str, tpl: str, **kwargs: Any) -> Any:
         """One logical call: breaker check, retries, error mapping. Returns decoded JSON."""
-        self.breaker.before_call()
+        try:
+            self.breaker.before_call()
+        except CircuitOpen as exc:
+            raise CoreBusinessError(
+                "CoreBusiness is failing; not calling it for a while",
+                kind="circuit_open",
+                retry_after=exc.retry_after,
+            ) from None
         started = time.perf_counter()
         try:
             for attempt in Retrying(

@@ -4,6 +4,14 @@ Gemini only rewrites an answer the engine already has (the template answer,
 built from the knowledge base and the verified person's records). Any failure,
 timeout, block or suspicious answer returns that template answer instead, so
 the assistant works the same without a key.
+
+A circuit breaker (the one CoreBusiness uses, ``infra/circuit_breaker.py``)
+sits in front of every Gemini call, composition and the intent second opinion
+alike: after ``BREAKER_THRESHOLD`` unwell calls in a row (timeouts, transport
+errors, 429 and 5xx answers) Gemini is not called for ``BREAKER_COOLDOWN``
+seconds, so a turn does not spend its time budget waiting for a service that
+is down; the template answer (and the offline intent) answer meanwhile. Its
+state is in the console's Health section and in ``assistant-crm doctor``.
 """
 
 from __future__ import annotations
@@ -15,9 +23,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
+from assistant_crm.services.infra.circuit_breaker import Breakers, CircuitBreaker, CircuitOpen
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import ComposeRequest, ComposeResult
 from assistant_crm.services.pipeline import answer_check
@@ -37,6 +47,10 @@ MAX_ANSWER_CHARS = 1500
 BLOCKED_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "RECITATION", "SPII", "IMAGE_SAFETY"}
 RETRYABLE = {429, 500, 502, 503, 504}
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+BREAKER_THRESHOLD = 5
+BREAKER_COOLDOWN = 30.0
+# One breaker per Gemini address in the process (composition and the intent second opinion share it).
+BREAKERS = Breakers("gemini", BREAKER_THRESHOLD, BREAKER_COOLDOWN)
 _clients: dict[tuple[str, str, str], object] = {}
 _lock = threading.Lock()
 _session = requests.Session()
@@ -74,6 +88,33 @@ def _config() -> GeminiConfig | None:
         timeout=max(0.5, s.float("gemini_timeout_seconds")),
         assistant_name=s.str("assistant_name"),
     )
+
+
+def breaker(cfg: GeminiConfig) -> CircuitBreaker:
+    """The breaker in front of the Gemini address ``cfg`` calls."""
+    return BREAKERS.get(cfg.base_url or DEFAULT_BASE_URL)
+
+
+def circuit_state() -> dict[str, Any]:
+    """``{"state": closed | open | half_open | off, "failures": n[, "since": iso]}``: the
+    breaker as the last process to change it left it (the Health section, ``doctor``)."""
+    cfg = _config()
+    if cfg is None:
+        return {"state": "off", "failures": 0}
+    return BREAKERS.state(cfg.base_url or DEFAULT_BASE_URL)
+
+
+def record_outcome(cfg: GeminiConfig, error: Exception | None) -> None:
+    """Tell the breaker how a call went: an answer (even one we refuse) is health;
+    a timeout, a transport error, a 429 or a 5xx is not; another 4xx (our request,
+    our key) proves nothing either way."""
+    gate = breaker(cfg)
+    if error is None:
+        gate.record_success()
+    elif isinstance(error, GeminiHTTPError) and error.code not in RETRYABLE:
+        gate.record_neutral()
+    else:
+        gate.record_failure()
 
 
 def _client(cfg: GeminiConfig):
@@ -198,12 +239,19 @@ def compose(req: ComposeRequest) -> ComposeResult:
         cached = rt.cache.get(cache_key)
         if cached:
             return ComposeResult(text=cached, source="cache")
+    try:
+        breaker(cfg).before_call()
+    except CircuitOpen:
+        log.info("gemini circuit open: template answer model=%s", cfg.model)
+        return ComposeResult(text=req.fallback, source="template", error="circuit open")
     contents = history_contents(req.history) + [{"role": "user", "parts": [{"text": message}]}]
     generate = _generate_sdk if USE_SDK else _generate_rest
     started = time.monotonic()
     deadline = started + cfg.timeout
     attempt = 0
     error = ""
+    # What the breaker hears: the last transport outcome (None: Gemini answered).
+    outcome: Exception | None = TimeoutError("time budget spent")
     while True:
         attempt += 1
         remaining = deadline - time.monotonic()
@@ -213,6 +261,7 @@ def compose(req: ComposeRequest) -> ComposeResult:
         try:
             text, reason = generate(cfg, instruction, contents, remaining)
         except GeminiHTTPError as e:
+            outcome = e
             error = f"HTTP {e.code}"
             if e.code in RETRYABLE:
                 delay = e.retry_after
@@ -224,17 +273,21 @@ def compose(req: ComposeRequest) -> ComposeResult:
                     continue
             break
         except Exception as e:  # noqa: BLE001 - timeouts and transport errors of any HTTP stack end in the fallback
+            outcome = e
             error = type(e).__name__
             break
+        outcome = None
         reason = reason or validate_answer(text, req)
         if reason:
             error = reason
             break
+        record_outcome(cfg, None)
         latency = (time.monotonic() - started) * 1000
         log.info("gemini answer model=%s attempts=%d latency_ms=%.0f", cfg.model, attempt, latency)
         if cache_key:
             rt.cache.set(cache_key, text, ttl=CACHE_TTL)
         return ComposeResult(text=text, source="gemini")
+    record_outcome(cfg, outcome)
     latency = (time.monotonic() - started) * 1000
     log.warning(
         "gemini fallback model=%s attempts=%d latency_ms=%.0f reason=%s", cfg.model, attempt, latency, error

@@ -22,6 +22,7 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from assistant_crm.services.infra.circuit_breaker import CircuitOpen
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import INTENTS, IntentResult
 from assistant_crm.services.pipeline import gemini
@@ -143,17 +144,24 @@ def ask(text: str, allowed: list[str] | tuple[str, ...] = INTENTS) -> str | None
         cached = None
     if isinstance(cached, str) and cached in allowed:
         return cached
+    try:
+        gemini.breaker(cfg).before_call()
+    except CircuitOpen:
+        return None  # Gemini is failing: the offline answer, at once
     started = time.monotonic()
     ask_once = _ask_sdk if gemini.USE_SDK else _ask_rest
     error = ""
     name = None
     try:
         answer, reason = ask_once(cfg, text, BUDGET_SECONDS)
+        gemini.record_outcome(cfg, None)
         name = None if reason else parse_intent(answer, allowed)
         error = reason or ("" if name else "not one of the intents")
     except gemini.GeminiHTTPError as e:
+        gemini.record_outcome(cfg, e)
         error = f"HTTP {e.code}"
     except Exception as e:  # noqa: BLE001 - timeouts and transport errors of any HTTP stack: offline answer
+        gemini.record_outcome(cfg, e)
         error = type(e).__name__
     latency_ms = (time.monotonic() - started) * 1000
     if name is None:
