@@ -18,14 +18,15 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request, endpoint
+from assistant_crm.services.delivery import to_person
 from assistant_crm.services.dialogue import csat, handoff
 from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra import live
 from assistant_crm.services.infra.errors import DuplicateError, NotFound, ValidationError
 from assistant_crm.services.infra.masking import mask_phone
 from assistant_crm.services.infra.ports import get_runtime
-from assistant_crm.services.models import SESSION_STATUSES, OutboundMessage, SessionState
-from assistant_crm.services.pipeline import context
+from assistant_crm.services.models import SESSION_STATUSES, SessionState
+from assistant_crm.services.pipeline import context, templates
 
 log = logging.getLogger("assistant_crm.agent")
 
@@ -46,11 +47,9 @@ NOTE_DOCTYPE = "Chat Note"
 OUTBOX_DOCTYPE = "Omnichannel Message"
 VIEWS = ("waiting", "mine", "open", "all")
 RECENT = 20  # messages read per conversation for the inbox row (last message, waiting time)
-_NOTICES = {
-    "take": "{agent} from WCFCB has joined the conversation.",
-    "release": 'You\'re back with the WCFCB assistant. Type "agent" any time to talk to a person again.',
-    "close": "This conversation has been closed. Thank you for contacting WCFCB.",
-}
+# What the person reads when staff take, hand back or close the conversation:
+# Response Templates, so that it is in the conversation's language.
+_NOTICES = {"take": "agent_joined", "release": "handoff_back_to_bot", "close": "conversation_closed"}
 # Delivery state of an outbound message, best first (what the tick shows).
 _TICK_RANK = {"queued": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": -1, "dead": -1}
 
@@ -143,35 +142,16 @@ def _summary(
     }
 
 
+def _notice(session: SessionState, action: str) -> str:
+    """The notice of ``action`` (take, release, close) in the conversation's language."""
+    return templates.render(_NOTICES[action], language=session.language, channel=session.channel).text
+
+
 def _send_to_person(session: SessionState, text: str, author: str, agent: str | None = None) -> str:
     """Store a message to the person and deliver it on their channel; returns the Chat History name."""
     name = context.append_history(session, "out", author, text, agent=agent)
-    if session.channel != "web":
-        from assistant_crm.services.delivery import outbox
-
-        try:
-            outbox.enqueue_outbound(
-                OutboundMessage(
-                    channel=session.channel,
-                    recipient_id=session.platform_sender_id,
-                    text=text,
-                    session_id=session.name,
-                    recipient_phone=session.phone,
-                )
-            )
-        except Exception:
-            log.exception("could not queue the agent message for %s", session.name)
-            raise
-    publish = get_runtime().extras.get("publish_realtime")
-    if callable(publish) and session.channel == "web":
-        # Frappe: the bubble listens for "assistant_crm_message" on task_id=<visitor token>
-        # with one get_messages item (docs/chat-bubble.md).
-        try:
-            row = get_runtime().store.get(context.HISTORY_DOCTYPE, name) or {}
-            item = context.as_api_message(row) if row else {"id": name, "author": author, "text": text}
-            publish("assistant_crm_message", item, task_id=session.visitor_token)
-        except Exception:
-            log.exception("realtime publish failed for %s", session.name)
+    # strict: an agent's message that cannot be queued is an error the desk shows.
+    to_person.deliver(session, name, text, author=author, strict=True)
     return name
 
 
@@ -357,7 +337,7 @@ def take(session_id: str) -> dict[str, Any]:
         return _summary(session)
     _hold(session, agent)
     handoff.taken(session, agent)
-    _send_to_person(session, _NOTICES["take"].format(agent="One of our staff"), "system")
+    _send_to_person(session, _notice(session, "take"), "system")
     context.save_session(session, touch=False)
     _audit("take", session)
     log.info("session %s taken by %s", session.name, agent)
@@ -441,7 +421,7 @@ def release(session_id: str) -> dict[str, Any]:
     if holder and holder != _caller() and not _is_manager():
         raise DuplicateError(f"the conversation is with {holder}; only they or a manager can hand it back")
     handoff.leave_queue(session)
-    _send_to_person(session, _NOTICES["release"], "system")
+    _send_to_person(session, _notice(session, "release"), "system")
     context.save_session(session, touch=False)
     _audit("release", session)
     return _summary(session)
@@ -456,7 +436,7 @@ def close(session_id: str) -> dict[str, Any]:
     holder = session.assigned_agent if session.status == "with_agent" else None
     if holder and holder != _caller() and not _is_manager():
         raise DuplicateError(f"the conversation is with {holder}; only they or a manager can close it")
-    _send_to_person(session, _NOTICES["close"], "system")
+    _send_to_person(session, _notice(session, "close"), "system")
     context.set_status(session, "closed")
     handoff.closed(session)
     csat.ask_after_close(session)  # once: 1-5 and an optional comment

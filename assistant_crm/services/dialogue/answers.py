@@ -19,19 +19,19 @@ from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.models import IntentResult, Passage, SessionState
 from assistant_crm.services.pipeline import templates
 
-# Labels for the quick replies of a clarifying question (the person taps one).
-INTENT_LABELS = {
-    "claim_submission": "Report an accident",
-    "claim_status": "Check my claim",
-    "payment_inquiry": "My payments",
-    "employer_contributions": "Employer assessments",
-    "employer_registration": "Employer registration",
-    "document_status": "My documents",
-    "information_request": "Ask a question",
-    "service_request": "Update my details",
-    "escalation": "Talk to an agent",
-    "greeting": "Hello",
-    "goodbye": "Goodbye",
+# The quick-reply label of each intent a clarifying question can offer: a
+# Response Template each, so that the buttons are in the conversation's
+# language (and a tapped label is read back through Dialogue.options).
+INTENT_LABEL_KEYS = {
+    "claim_submission": "label_claim_submission",
+    "claim_status": "label_claim_status",
+    "payment_inquiry": "label_payment_inquiry",
+    "employer_contributions": "label_employer_contributions",
+    "employer_registration": "label_employer_registration",
+    "document_status": "label_document_status",
+    "information_request": "label_information_request",
+    "service_request": "label_service_request",
+    "escalation": "label_escalation",
 }
 # What a clarifying question offers when the classifier's guesses offer too little.
 _CLARIFY_DEFAULTS = ("claim_status", "payment_inquiry", "information_request")
@@ -68,6 +68,11 @@ def say(key: str, session: SessionState, data: dict[str, Any] | None = None) -> 
 def line(key: str, session: SessionState, **data: Any) -> str:
     """One sentence of an answer (its template's text only)."""
     return say(key, session, data)[0]
+
+
+def intent_label(session: SessionState, intent: str) -> str:
+    """The button label offering ``intent``, in the conversation's language."""
+    return line(INTENT_LABEL_KEYS[intent], session)
 
 
 def first_name(session: SessionState) -> str:
@@ -124,17 +129,17 @@ def hand_off(session: SessionState, decision: Any, confidence: float, low_confid
 def clarify(session: SessionState, result: IntentResult, rule: str = "clarify") -> Draft:
     """A clarifying question offering the likeliest intents (and a person)."""
     ranked = [result.intent] + [name for name, _ in result.alternatives]
-    options: list[tuple[str, str]] = []
+    names: list[str] = []
     for name in ranked:
-        label = INTENT_LABELS.get(name)
-        if label and name not in ("greeting", "goodbye", "escalation") and all(o[1] != name for o in options):
-            options.append((label, name))
-        if len(options) == 3:
+        if name in INTENT_LABEL_KEYS and name != "escalation" and name not in names:
+            names.append(name)
+        if len(names) == 3:
             break
     for name in _CLARIFY_DEFAULTS:  # too few likely intents: offer the usual ones too
-        if len(options) < 2 and all(o[1] != name for o in options):
-            options.append((INTENT_LABELS[name], name))
-    options.append((INTENT_LABELS["escalation"], "escalation"))
+        if len(names) < 2 and name not in names:
+            names.append(name)
+    names.append("escalation")
+    options = [(intent_label(session, name), name) for name in names]
     Dialogue(session).ask_to_clarify(options)
     text, _ = say("clarify", session, template_data(session))
     return Draft(

@@ -15,11 +15,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from assistant_crm.services.dialogue.answers import INTENT_LABELS, first_name, line, say
+from assistant_crm.services.dialogue.answers import first_name, intent_label, line, say
 from assistant_crm.services.dialogue.asked import Asked, asked
 from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.integrations import live_data
 from assistant_crm.services.integrations.corebusiness import (
+    CLAIM_STATUSES,
+    CLAIM_TYPES,
+    DOCUMENT_STATUSES,
+    PAYMENT_KINDS,
+    PAYMENT_METHODS,
     ClaimDetail,
     ClaimSummary,
     Contributions,
@@ -35,30 +40,29 @@ log = logging.getLogger("assistant_crm.live_answers")
 
 LIVE_INTENTS = ("claim_status", "payment_inquiry", "employer_contributions", "document_status")
 _EMPLOYER_RE = re.compile(r"(?<![A-Za-z0-9])EMP[\s\-_/]?(\d{3,8})(?!\d)", re.IGNORECASE)
-CLAIM_TYPE_WORDS = {
-    "occupational_injury": "work injury",
-    "occupational_disease": "occupational disease",
-    "fatal_accident": "fatal accident",
+# The values of a record that an answer shows in words: every value the
+# CoreBusiness contract allows (the client refuses others). Each is a Response
+# Template ``word_<group>_<value>`` so that it reads in the conversation's
+# language (tests/test_reachable_templates.py checks every one).
+WORDS = {
+    "claim_type": CLAIM_TYPES,
+    "claim_status": CLAIM_STATUSES,
+    "payment_kind": PAYMENT_KINDS,
+    "method": PAYMENT_METHODS,
+    "document_status": DOCUMENT_STATUSES,
 }
-CLAIM_STATUS_WORDS = {
-    "received": "received and registered",
-    "under_review": "being reviewed by a claims officer",
-    "awaiting_documents": "waiting for documents from you",
-    "medical_assessment": "waiting for a medical assessment",
-    "approved": "approved",
-    "rejected": "not approved",
-    "paid": "paid",
-    "closed": "closed",
-}
-PAYMENT_KIND_WORDS = {
-    "monthly_pension": "monthly pension",
-    "lump_sum": "lump sum",
-    "funeral_grant": "funeral grant",
-    "medical_refund": "medical refund",
-    "rehabilitation": "rehabilitation payment",
-}
-METHOD_WORDS = {"bank": "bank", "mobile_money": "mobile money", "cheque": "cheque"}
-DOCUMENT_STATUS_WORDS = {"received": "received", "pending": "still needed", "rejected": "not accepted"}
+
+
+def word_key(group: str, value: str) -> str:
+    """The template naming ``value`` of ``group`` ("claim_status", "under_review")."""
+    return f"word_{group}_{value}"
+
+
+def word(session: SessionState, group: str, value: str | None) -> str:
+    """A record value in the conversation's words ("being reviewed by a claims officer")."""
+    if value in WORDS[group]:
+        return line(word_key(group, value), session)
+    return value or ""
 
 
 def live(session: SessionState, intent: str, msg: InboundMessage, question: str = "") -> LiveAnswer:
@@ -142,8 +146,8 @@ def _ask_which(
         data = {
             "index": i,
             "claim_number": c.claim_number,
-            "claim_type": CLAIM_TYPE_WORDS.get(c.claim_type, c.claim_type),
-            "status": CLAIM_STATUS_WORDS.get(c.status, c.status),
+            "claim_type": word(session, "claim_type", c.claim_type),
+            "status": word(session, "claim_status", c.status),
             "status_date": long_date(c.status_date),
         }
         lines.append(
@@ -151,15 +155,15 @@ def _ask_which(
         )
     lines.append(line("claim_choice_ask", session))
     Dialogue(session).offer_claims(intent, numbers, question)
-    facts = {"claims": [_claim_fact(c) for c in claims], "question": "which claim"}
+    facts = {"claims": [_claim_fact(session, c) for c in claims], "question": "which claim"}
     return LiveAnswer(text="\n".join(lines), quick_replies=numbers[:3], facts=_facts(session, intent, facts))
 
 
-def _claim_fact(c: ClaimSummary) -> dict[str, Any]:
+def _claim_fact(session: SessionState, c: ClaimSummary) -> dict[str, Any]:
     return {
         "claim_number": c.claim_number,
-        "claim_type": CLAIM_TYPE_WORDS.get(c.claim_type, c.claim_type),
-        "status": CLAIM_STATUS_WORDS.get(c.status, c.status),
+        "claim_type": word(session, "claim_type", c.claim_type),
+        "status": word(session, "claim_status", c.status),
         "status_date": long_date(c.status_date),
         "incident_date": long_date(c.incident_date),
         "employer_name": c.employer_name,
@@ -181,7 +185,7 @@ def _no_claims(session: SessionState, intent: str) -> LiveAnswer:
     text, replies = say("claim_status_none", session, {"first_name": first_name(session)})
     return LiveAnswer(
         text=text,
-        quick_replies=replies or [INTENT_LABELS["claim_submission"]],
+        quick_replies=replies or [intent_label(session, "claim_submission")],
         facts=_facts(session, intent, {"claims": [], "offer": "claim_submission"}),
     )
 
@@ -226,7 +230,7 @@ def _claim_status(
             )
     if detail.next_step:
         lines.append(line("claim_next_step", session, next_step=detail.next_step.rstrip(".")))
-    facts = _claim_fact(detail)
+    facts = _claim_fact(session, detail)
     facts["history"] = [
         {"date": long_date(h.date), "status": h.status, "note": h.note} for h in detail.history
     ]
@@ -237,7 +241,7 @@ def _claim_status(
 
 def _claim_line(session: SessionState, c: ClaimSummary) -> str:
     """ "Claim CLM-1 (work injury of 3 March 2026 at Mazabuka Sugar) is approved since 4 May 2026." """
-    description = CLAIM_TYPE_WORDS.get(c.claim_type, c.claim_type)
+    description = word(session, "claim_type", c.claim_type)
     if c.incident_date:
         description = line(
             "claim_incident", session, claim_type=description, incident_date=long_date(c.incident_date)
@@ -249,26 +253,14 @@ def _claim_line(session: SessionState, c: ClaimSummary) -> str:
     data = {
         "claim_number": c.claim_number,
         "description": description,
-        "status": CLAIM_STATUS_WORDS.get(c.status, c.status),
+        "status": word(session, "claim_status", c.status),
         "status_date": long_date(c.status_date),
     }
     return line("claim_detail" if c.status_date else "claim_detail_undated", session, **data)
 
 
 def _payment_line(session: SessionState, p: Payment) -> str:
-    data: dict[str, Any] = {
-        "amount": money(p.amount, p.currency),
-        "kind": PAYMENT_KIND_WORDS.get(p.kind, p.kind),
-        "by": "",
-        "reason": "",
-    }
-    how = METHOD_WORDS.get(p.method, p.method)
-    if how:
-        data["by"] = (
-            line("payment_by_to", session, method=how, account=p.account_masked)
-            if p.account_masked
-            else line("payment_by", session, method=how)
-        )
+    data = {**_payment_data(session, p), "reason": ""}
     if p.hold_reason:
         data["reason"] = line("payment_hold_reason", session, hold_reason=p.hold_reason.rstrip("."))
     if p.status == "scheduled":
@@ -306,20 +298,20 @@ def _payments(
     lines = [header, *(_payment_line(session, p) for p in chosen)]
     if problems:
         lines.append(line("payment_problem_help", session))
-    facts = {"payments": [_payment_fact(p) for p in chosen]}
+    facts = {"payments": [_payment_fact(session, p) for p in chosen]}
     return LiveAnswer(
         text="\n".join(lines), quick_replies=replies, facts=_facts(session, "payment_inquiry", facts)
     )
 
 
-def _payment_fact(p: Payment) -> dict[str, Any]:
+def _payment_fact(session: SessionState, p: Payment) -> dict[str, Any]:
     return {
-        "kind": PAYMENT_KIND_WORDS.get(p.kind, p.kind),
+        "kind": word(session, "payment_kind", p.kind),
         "amount": money(p.amount, p.currency),
         "status": p.status,
         "scheduled_date": long_date(p.scheduled_date),
         "paid_date": long_date(p.paid_date),
-        "method": METHOD_WORDS.get(p.method, p.method),
+        "method": word(session, "method", p.method),
         "account": p.account_masked,
         "hold_reason": p.hold_reason,
         "claim_number": p.claim_number,
@@ -436,7 +428,7 @@ def _documents(
     header, replies = say("document_status", session, {"claim_number": number})
     lines = [header]
     for d in docs:
-        status = DOCUMENT_STATUS_WORDS.get(d.status, d.status)
+        status = word(session, "document_status", d.status)
         if d.status == "received" and d.received_date:
             status = line("document_received_on", session, date=long_date(d.received_date))
         note = line("document_note", session, note=d.note.rstrip(".")) if d.note else ""
@@ -491,7 +483,7 @@ def _next_payment(
     facts = {
         "question": "next payment",
         "answer": key,
-        "payments": [_payment_fact(p) for p in upcoming[:1] + held],
+        "payments": [_payment_fact(session, p) for p in upcoming[:1] + held],
     }
     return LiveAnswer(
         text="\n".join(lines), quick_replies=replies, facts=_facts(session, "payment_inquiry", facts)
@@ -516,7 +508,7 @@ def _why_no_payment(
             claim = by_status[status]
             return "payment_none_not_approved", {
                 "claim_number": claim.claim_number,
-                "status": CLAIM_STATUS_WORDS.get(claim.status, claim.status),
+                "status": word(session, "claim_status", claim.status),
             }
     if "rejected" in by_status and not any(c.status in ("approved", "paid") for c in claims):
         return "payment_none_rejected", {"claim_number": by_status["rejected"].claim_number}
@@ -539,12 +531,12 @@ def _last_payment(session: SessionState, payments: list[Payment]) -> LiveAnswer:
     p = paid[0]
     data = {**_payment_data(session, p), "date": long_date(p.paid_date or p.scheduled_date)}
     text, replies = say("payment_last", session, data)
-    facts = {"question": "last payment", "payments": [_payment_fact(p)]}
+    facts = {"question": "last payment", "payments": [_payment_fact(session, p)]}
     return LiveAnswer(text, replies, _facts(session, "payment_inquiry", facts))
 
 
 def _payment_data(session: SessionState, p: Payment) -> dict[str, Any]:
-    how = METHOD_WORDS.get(p.method, p.method)
+    how = word(session, "method", p.method)
     by = ""
     if how:
         by = (
@@ -554,7 +546,7 @@ def _payment_data(session: SessionState, p: Payment) -> dict[str, Any]:
         )
     return {
         "amount": money(p.amount, p.currency),
-        "kind": PAYMENT_KIND_WORDS.get(p.kind, p.kind),
+        "kind": word(session, "payment_kind", p.kind),
         "by": by,
         "first_name": first_name(session),
     }
@@ -574,7 +566,7 @@ def _why_rejected(
         rejected = [c for c in rejected if c.claim_number == number]
     if not rejected:
         text_, replies = say("claim_not_rejected", session, {"first_name": first_name(session)})
-        facts = {"question": "why rejected", "claims": [_claim_fact(c) for c in claims]}
+        facts = {"question": "why rejected", "claims": [_claim_fact(session, c) for c in claims]}
         return LiveAnswer(text_, replies, _facts(session, "claim_status", facts))
     claim = rejected[0]  # newest first
     detail = live_data.read_claim(person_id, claim.claim_number)
@@ -591,7 +583,7 @@ def _why_rejected(
         line("claim_rejected_next" if detail.next_step else "claim_rejected_next_default", session, **data)
     )
     _, replies = say("claim_rejected_reason", session)
-    facts = {"question": "why rejected", "claim": {**_claim_fact(detail), "reason": reason}}
+    facts = {"question": "why rejected", "claim": {**_claim_fact(session, detail), "reason": reason}}
     return LiveAnswer("\n".join(lines), replies, _facts(session, "claim_status", facts))
 
 
@@ -616,7 +608,7 @@ def _missing_documents(session: SessionState, number: str, docs: list[Document])
     header, replies = say("documents_missing", session, {"claim_number": number})
     lines = [header]
     for d in missing:
-        status = DOCUMENT_STATUS_WORDS.get(d.status, d.status)
+        status = word(session, "document_status", d.status)
         note = line("document_note", session, note=d.note.rstrip(".")) if d.note else ""
         lines.append(line("document_line", session, document_type=d.document_type, status=status, note=note))
     lines.append(line("document_missing_help", session))

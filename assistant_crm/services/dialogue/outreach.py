@@ -2,8 +2,8 @@
 the "still waiting" note, the give-up offer, the rating question after an agent closes.
 
 The message is stored in Chat History (so the web bubble's poll and the agents'
-transcript show it), queued in the outbox for the other channels, and pushed
-to the web visitor through the runtime's realtime hook when there is one.
+transcript show it) and delivered by ``delivery/to_person.py`` (the outbox for
+the other channels, the runtime's realtime hook for the web visitor).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from assistant_crm.services.delivery import to_person
 from assistant_crm.services.dialogue.state import Dialogue
 from assistant_crm.services.infra.ports import get_runtime
-from assistant_crm.services.models import OutboundMessage, Rendered, SessionState
+from assistant_crm.services.models import Rendered, SessionState
 from assistant_crm.services.pipeline import context
 
 log = logging.getLogger("assistant_crm.outreach")
@@ -45,9 +46,8 @@ def send(
     without touching its idle clock (a note from us is no activity of theirs).
     ``after``: the person's message this answers, so the answer sorts after it
     (and ``touch``: that message is their activity)."""
-    rt = get_runtime()
     text, replies = for_channel(rendered, session.channel)
-    created = rt.clock.now()
+    created = get_runtime().clock.now()
     if after is not None and created <= after:
         created = after + timedelta(microseconds=1)
     name = context.append_history(
@@ -56,30 +56,7 @@ def send(
     # "2" on SMS (or a tapped button) answers the options just sent.
     Dialogue(session).offered(list(rendered.quick_replies))
     context.save_session(session, touch=touch)
-    if session.channel != "web":
-        from assistant_crm.services.delivery import outbox
-
-        try:
-            outbox.enqueue_outbound(
-                OutboundMessage(
-                    channel=session.channel,
-                    recipient_id=session.platform_sender_id,
-                    text=text,
-                    session_id=session.name,
-                    quick_replies=replies,
-                    recipient_phone=session.phone,
-                )
-            )
-        except Exception:  # stored in Chat History: an agent sees it and can resend
-            log.exception("could not queue a message for session %s", session.name)
-        return name
-    realtime = rt.extras.get("publish_realtime") if publish else None
-    if callable(realtime) and session.visitor_token:
-        try:
-            row = rt.store.get(context.HISTORY_DOCTYPE, name) or {}
-            realtime("assistant_crm_message", context.as_api_message(row), task_id=session.visitor_token)
-        except Exception:
-            log.exception("realtime publish failed for %s", session.name)
+    to_person.deliver(session, name, text, quick_replies=replies, author=author, publish=publish)
     return name
 
 

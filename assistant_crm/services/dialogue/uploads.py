@@ -29,7 +29,8 @@ def acknowledge(session: SessionState, attachments: list[dict[str, Any]], then: 
 
     Adds ``claim_number`` to each attachment it links to a verified person's open claim.
     """
-    names = ", ".join(str(a.get("name") or "your file") for a in attachments)
+    unnamed = line("upload_file_unnamed", session)  # "your file", in the conversation's language
+    names = ", ".join(str(a.get("name") or unnamed) for a in attachments)
     text, replies = say("upload_received", session, {"file_name": names})
     claim = _open_claim(session)
     if claim:
