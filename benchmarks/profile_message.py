@@ -282,7 +282,13 @@ def main() -> None:
         cache_kinds: collections.Counter[str] = collections.Counter()
         sample: list[str] = []
         # CPU time, not wall time: waiting for the fake platform or the database is not our cost.
-        prof = cProfile.Profile(time.thread_time) if (args.profile or args.top) else None
+        prof = (
+            cProfile.Profile(
+                time.thread_time if os.environ.get("PROFILE_CPU", "1") == "1" else time.perf_counter
+            )
+            if (args.profile or args.top)
+            else None
+        )
         if args.callgrind:
             subprocess.run(
                 ["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True

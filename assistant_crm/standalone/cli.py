@@ -48,7 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     rt = _runtime(
         args, overrides=overrides or None, workers=max(2, args.threads), scheduler=args.workers <= 1
     )
-    _recover(rt)
+    if args.workers <= 1:
+        # With gunicorn each worker's scheduler runs recover() as it starts. Jobs
+        # running in this process when gunicorn forks could hold an import lock
+        # that no thread of the child ever releases: a worker hung at its start.
+        _recover(rt)
     if sandbox:
         _ensure_demo_staff(rt, sandbox.world.staff)
     _warm_up()
@@ -70,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     if args.workers > 1:
+        rt.queue.join(timeout=30)  # nothing of ours runs while gunicorn forks (see above)
+        rt.queue.stop()
         return _serve_gunicorn(args, overrides)
     from werkzeug.serving import run_simple
 

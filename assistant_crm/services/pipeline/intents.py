@@ -827,10 +827,23 @@ def _answers_pending(text: str, pending: str, model: _Model) -> bool:
 # ------------------------------------------------------------------ classification
 
 
+RANKED_CACHE_MAX = 4096  # normalised texts kept per model (a bound: cleared when full)
+
+
 def _ranked(model: _Model, norm: str) -> list[tuple[str, float]]:
-    probs = _probabilities(model, norm)
-    order = np.argsort(probs)[::-1]
-    return [(model.classes[i], float(probs[i])) for i in order]
+    """Classes by probability for a normalised text, kept per model: the same
+    short messages ("hello", "thank you", the week's common question) come
+    again and again, and the model never changes under a text."""
+    cache: dict[str, list[tuple[str, float]]] = model.__dict__.setdefault("_ranked_cache", {})
+    ranked = cache.get(norm)
+    if ranked is None:
+        probs = _probabilities(model, norm)
+        order = np.argsort(probs)[::-1]
+        ranked = [(model.classes[i], float(probs[i])) for i in order]
+        if len(cache) >= RANKED_CACHE_MAX:
+            cache.clear()
+        cache[norm] = ranked
+    return list(ranked)  # tuples are immutable; the list is the caller's
 
 
 def _familiarity(model: _Model, norm: str) -> float:

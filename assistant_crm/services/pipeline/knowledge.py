@@ -695,6 +695,13 @@ class _Index:
     avgdl: float
     raw_vocab: dict[str, list[str]]  # surface words by length, for typo correction
     fuzzy_cache: dict[str, str | None] = field(default_factory=dict)
+    # Ranked hits by (question, language): scoring is a pure function of the
+    # index and the question, and the same questions come again and again
+    # ("hello", "when are pensions paid") - a burst pays for each once.
+    hits_cache: dict[tuple[str, str | None], list[_Hit]] = field(default_factory=dict)
+
+
+HITS_CACHE_MAX = 4096  # questions kept per index (a bound: cleared when full)
 
 
 def _split_passages(body: str) -> list[str]:
@@ -1011,7 +1018,14 @@ def _hits(query: str, language: str | None) -> tuple[_Index | None, list[_Hit]]:
     except Exception:  # the knowledge base is a help, never a reason for the turn to fail
         log.exception("knowledge: index unavailable; answering without it")
         return None, []
-    return index, _score(index, query[:2000], language)
+    key = (query[:2000], language)
+    hits = index.hits_cache.get(key)
+    if hits is None:
+        hits = _score(index, key[0], language)
+        if len(index.hits_cache) >= HITS_CACHE_MAX:
+            index.hits_cache.clear()
+        index.hits_cache[key] = hits
+    return index, list(hits)  # the hits are frozen; the list is the caller's
 
 
 def search(query: str, language: str | None = None, top_k: int = 3) -> list[Passage]:
