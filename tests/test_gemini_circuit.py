@@ -104,6 +104,21 @@ def test_health_and_doctor_show_the_state_as_other_processes_left_it(gem, rt, se
     )
 
 
+def test_failures_since_the_last_change_are_shown_too(gem, clock):
+    gem.script = [("status", 503)]
+    compose()
+    compose()
+    assert gemini.circuit_state() == {"state": "closed", "failures": 2}  # nothing shared yet
+    compose()  # opens: shared
+    gem.script = [("answer", "Please use Form No. 6 within 3 days.")]
+    clock[0] = 31
+    compose()  # the trial closes it: shared
+    gem.script = [("status", 503)]
+    compose()
+    state = gemini.circuit_state()
+    assert state["state"] == "closed" and state["failures"] == 1 and state["since"]
+
+
 def test_off_when_gemini_is_not_configured(rt):
     assert gemini.circuit_state() == {"state": "off", "failures": 0}
     assert doctor.circuit_line({"name": "Gemini", "state": "off", "failures": 0}) == "Gemini circuit: off"

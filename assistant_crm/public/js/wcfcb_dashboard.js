@@ -678,7 +678,11 @@
 			var q = clear($("health-queues"));
 			var qb = h("tbody");
 			hh.queues.forEach(function (r) { qb.append(h("tr", null, h("td", { text: r.name }), h("td", { class: "num", text: String(r.value) }))); });
-			hh.circuits.forEach(function (c) { qb.append(h("tr", null, h("td", { text: c.name + " circuit" }), h("td", { class: "num" }, h("span", { class: "badge badge-circuit-" + c.state, text: c.state.replace("_", " ") })))); });
+			hh.circuits.forEach(function (c) {
+				// open: the service failed repeatedly and the assistant answers without it (docs/staff-console.md).
+				var detail = (c.failures ? c.failures + " failures in a row" : "") + (c.since ? (c.failures ? ", " : "") + "since " + fmtTime(c.since) : "");
+				qb.append(h("tr", null, h("td", { text: c.name + " circuit" }), h("td", { class: "num", title: detail }, h("span", { class: "badge badge-circuit-" + c.state, text: c.state.replace("_", " ") }), detail ? h("small", { class: "muted", text: " " + detail }) : null)));
+			});
 			q.append(qb);
 			var d = clear($("dead-letters"));
 			d.append(h("thead", null, h("tr", null, h("th", { text: "Channel" }), h("th", { text: "Recipient" }), h("th", { text: "Error" }), h("th", { class: "num", text: "Attempts" }), h("th", { text: "Last try" }), h("th"))));

@@ -171,10 +171,15 @@ class Breakers:
         key = key.rstrip("/")
         with self._lock:
             local = self._by_key.get(key)
+        mine = local.snapshot() if local is not None else None
         shared = self._read(key)
-        if shared:
-            return {"state": shared.get("state", "closed"), "failures": shared.get("failures", 0), **shared}
-        return local.snapshot() if local is not None else {"state": "closed", "failures": 0}
+        if shared and isinstance(shared.get("state"), str):
+            # Failures between two changes are counted here only: this process's
+            # count when it sees the same state, else the count at the change.
+            if mine is not None and mine["state"] == shared["state"]:
+                return {**shared, **mine}
+            return {"failures": 0, **shared}
+        return mine or {"state": "closed", "failures": 0}
 
     def reset(self) -> None:
         with self._lock:
