@@ -10,9 +10,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from assistant_crm.api.endpoint import current_request, endpoint
+from assistant_crm.api.endpoint import current_request, endpoint, set_response_cookie
 from assistant_crm.services.delivery import attachments, message_signals
-from assistant_crm.services.dialogue import uploads
+from assistant_crm.services.dialogue import uploads, web_session
 from assistant_crm.services.infra import rate_limit
 from assistant_crm.services.infra.errors import AppError, NotFound, ServiceUnavailable, ValidationError
 from assistant_crm.services.infra.ports import get_runtime
@@ -90,9 +90,12 @@ def send_message(message: Any, session_id: Any = None) -> dict[str, Any]:
         session_id=sid,
         remote_ip=req.remote_addr or "",
         received_at=get_runtime().clock.now(),
+        web_cookie=req.cookie(web_session.COOKIE),
     )
     try:
-        return reply.handle_message(msg).as_api()
+        answer = reply.handle_message(msg)
+        _apply_cookie(answer.cookie)
+        return answer.as_api()
     except AppError:
         raise
     except Exception:
@@ -100,6 +103,13 @@ def send_message(message: Any, session_id: Any = None) -> dict[str, Any]:
         # itself being down. Say so plainly (503) rather than a bare 500.
         log.exception("send_message failed outside the pipeline")
         raise ServiceUnavailable("the assistant is unavailable right now; please try again shortly") from None
+
+
+def _apply_cookie(value: str | None) -> None:
+    """Set (a new or rotated value) or expire ("") the browser-binding cookie."""
+    if value is None:
+        return
+    set_response_cookie(web_session.COOKIE, value, max_age=web_session.cookie_max_age() if value else None)
 
 
 def _session_or_404(session_id: Any):
@@ -133,7 +143,9 @@ def _since_time(session_name: str, since: str | None) -> tuple[datetime | None, 
     return to_store(parsed), None
 
 
-def _messages_after(session_name: str, after: datetime | None, skip: str | None) -> list[dict[str, Any]]:
+def _messages_after(
+    session_name: str, after: datetime | None, skip: str | None, hide_personal: bool = True
+) -> list[dict[str, Any]]:
     if after is None:
         rows = context.history_rows(session_name, limit=200)
     else:
@@ -144,11 +156,11 @@ def _messages_after(session_name: str, after: datetime | None, skip: str | None)
             order_by="creation asc, name asc",
             limit=200,
         )
-    return [context.as_api_message(r) for r in rows if r.get("name") != skip]
+    return [context.as_api_message(r, hide_personal=hide_personal) for r in rows if r.get("name") != skip]
 
 
 def _wait_for_messages(
-    session_name: str, after: datetime | None, skip: str | None, wait: float
+    session_name: str, after: datetime | None, skip: str | None, wait: float, hide_personal: bool = True
 ) -> list[dict[str, Any]]:
     """The messages after ``after``; when there are none, wait up to ``wait``
     seconds for one.
@@ -163,19 +175,19 @@ def _wait_for_messages(
     deadline = time.monotonic() + wait
     signals = message_signals.signals()
     if signals is None or wait <= 0:
-        messages = _messages_after(session_name, after, skip)
+        messages = _messages_after(session_name, after, skip, hide_personal)
         while not messages and time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL_SECONDS)
-            messages = _messages_after(session_name, after, skip)
+            messages = _messages_after(session_name, after, skip, hide_personal)
         return messages
     with signals.listen(session_name) as woken:
-        messages = _messages_after(session_name, after, skip)
+        messages = _messages_after(session_name, after, skip, hide_personal)
         while not messages:
             left = deadline - time.monotonic()
             if left <= 0 or not woken.wait(left):
                 break
             woken.clear()
-            messages = _messages_after(session_name, after, skip)
+            messages = _messages_after(session_name, after, skip, hide_personal)
     return messages
 
 
@@ -187,6 +199,12 @@ def get_messages(session_id: Any = None, since: str | None = None, timeout: Any 
     new message arrives (an agent's reply) or the time is up; while it waits
     it makes no database query (see :func:`_wait_for_messages`). Without
     ``since`` it returns the latest 200 messages.
+
+    Messages written while the person was verified (``personal``) come with
+    their text only to the browser the verification is bound to, while it
+    lasts (30 idle minutes, until "logout"); anyone else holding the token (or
+    the same browser after logout or idle expiry) gets them as ``hidden: true``
+    with a fixed notice instead of the text (issue 12.12).
     """
     session = _session_or_404(session_id)
     try:
@@ -196,7 +214,8 @@ def get_messages(session_id: Any = None, since: str | None = None, timeout: Any 
     wait = max(0.0, min(wait, MAX_POLL_SECONDS))
     _limits(session.visitor_token, kind="poll", factor=POLL_LIMIT_FACTOR)
     after, skip = _since_time(session.name, since)
-    messages = _wait_for_messages(session.name, after, skip, wait)
+    shown = web_session.personal_allowed(session, current_request().cookie(web_session.COOKIE))
+    messages = _wait_for_messages(session.name, after, skip, wait, hide_personal=not shown)
     fresh = context.get_session(session.name) or session
     return {
         "session_id": session_id,
@@ -215,6 +234,8 @@ def upload_file(session_id: Any = None, **_ignored: Any) -> dict[str, Any]:
     """
     session = _session_or_404(session_id)
     _limits(session.visitor_token, kind="upload")
+    # A file links to the verified person's open claim only from their own browser.
+    web_session.enforce(session, current_request().cookie(web_session.COOKIE), get_runtime().clock.now())
     req = current_request()
     upload = req.files.get("file") if req.files else None
     if upload is None:
@@ -237,6 +258,26 @@ def upload_file(session_id: Any = None, **_ignored: Any) -> dict[str, Any]:
         "message_id": name,
         "reply": ack.text,
     }
+
+
+@endpoint(allow_guest=True, methods=("POST",), max_body_bytes=4 * 1024)
+def logout(session_id: Any = None) -> dict[str, Any]:
+    """End the verification, as typing "logout" in the chat does: in this session
+    and, from the browser the verification is bound to, in every other session
+    of the same person ("everywhere"). Expires the binding cookie. Always
+    ``{"ok": true, "other_sessions": n}`` for a known session; 404 for an unknown one.
+    """
+    from assistant_crm.services.dialogue import gate
+
+    session = _session_or_404(session_id)
+    _limits(session.visitor_token)
+    rt = get_runtime()
+    web_session.enforce(session, current_request().cookie(web_session.COOKIE), rt.clock.now())
+    others = gate.logout(session)
+    context.save_session(session, touch=False)
+    set_response_cookie(web_session.COOKIE, "")
+    log.info("web session %s: logout (%s other sessions ended)", session.name, others)
+    return {"ok": True, "other_sessions": others}
 
 
 @endpoint(allow_guest=True, methods=("GET",))

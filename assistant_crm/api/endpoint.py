@@ -52,9 +52,37 @@ class RequestInfo:
     files: MultiDict = field(default_factory=MultiDict)
     user: str = "Guest"
     roles: tuple[str, ...] = ()
+    cookies: dict[str, str] = field(default_factory=dict)
+    secure: bool = False  # came over HTTPS (directly or through a proxy that says so)
+    # Cookies the endpoint wants set ("" value: expire it); the runtime applies them.
+    set_cookies: list[ResponseCookie] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
+
+    def cookie(self, name: str) -> str:
+        value = self.cookies.get(name) if self.cookies else None
+        return value if isinstance(value, str) else ""
+
+
+@dataclass
+class ResponseCookie:
+    """A cookie to set on the response: HttpOnly, SameSite=Lax, path /; Secure over HTTPS.
+    An empty ``value`` expires it."""
+
+    name: str
+    value: str
+    max_age: int | None = None
+
+
+def set_response_cookie(name: str, value: str, max_age: int | None = None) -> None:
+    """Ask the runtime to set (or with ``value=""`` expire) an HttpOnly cookie on this response."""
+    current_request().set_cookies.append(ResponseCookie(name, value, max_age))
+
+
+def is_https(scheme: str, headers: Headers) -> bool:
+    forwarded = (headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+    return scheme == "https" or forwarded == "https"
 
 
 @dataclass

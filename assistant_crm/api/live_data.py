@@ -54,7 +54,7 @@ def _verified_session(session_id: Any) -> tuple[SessionState, dict[str, Any]]:
         log.info("live data API: session_id too long")
         raise ValidationError("session_id is too long", field="session_id")
     _limits(session_id)
-    from assistant_crm.services.dialogue import gate
+    from assistant_crm.services.dialogue import gate, web_session
     from assistant_crm.services.pipeline import context
 
     session = context.get_session_by_token(session_id)
@@ -68,7 +68,22 @@ def _verified_session(session_id: Any) -> tuple[SessionState, dict[str, Any]]:
     if auth is None:
         log.info("live data API: session %s is not verified", session.name)
         raise AuthenticationError(_NOT_VERIFIED)
+    if not web_session.personal_allowed(session, _binding_cookie()):
+        # The token alone is a bearer token: only the browser that verified may read (issue 12.12).
+        log.warning(
+            "live data API: session %s asked from a browser the verification is not bound to", session.name
+        )
+        raise AuthenticationError(_NOT_VERIFIED)
     return session, auth
+
+
+def _binding_cookie() -> str:
+    from assistant_crm.services.dialogue import web_session
+
+    try:
+        return current_request().cookie(web_session.COOKIE)
+    except RuntimeError:  # called in-process, outside a request
+        return ""
 
 
 def _claim_number(value: Any) -> str:

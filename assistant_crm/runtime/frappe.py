@@ -35,6 +35,7 @@ from assistant_crm.api.endpoint import (
     RawResponse,
     RequestInfo,
     check_arguments,
+    is_https,
     reset_current_request,
     set_current_request,
 )
@@ -514,7 +515,24 @@ def request_info() -> RequestInfo:
         remote_addr=getattr(frappe.local, "request_ip", None) or req.remote_addr or "",
         user=user,
         roles=tuple(frappe.get_roles()),
+        cookies=dict(getattr(req, "cookies", None) or {}),
+        secure=is_https(getattr(req, "scheme", "http"), req.headers),
     )
+
+
+def apply_cookies(info: RequestInfo) -> None:
+    """Set what the endpoint asked for through Frappe's cookie manager, which
+    ``frappe.app`` flushes onto whatever response goes out (ours included)."""
+    manager = getattr(frappe.local, "cookie_manager", None)
+    if manager is None or not info.set_cookies:
+        return
+    for c in info.set_cookies:
+        if c.value:
+            manager.set_cookie(
+                c.name, c.value, max_age=c.max_age, secure=info.secure, httponly=True, samesite="Lax"
+            )
+        else:
+            manager.delete_cookie(c.name)
 
 
 def roles_allow(required: Iterable[str], user: str, roles: Iterable[str]) -> bool:
@@ -581,6 +599,7 @@ def _dispatch(spec: EndpointSpec, form: dict[str, Any]) -> Any:
     except errors.AppError as e:
         log.info("%s: %s %s", spec.path, e.http_status_code, e.message)
         return error_response(e)
+    apply_cookies(info)
     if isinstance(result, RawResponse):
         return raw_response(result)
     return result

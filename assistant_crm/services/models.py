@@ -50,6 +50,10 @@ class InboundMessage:
     reply_to: str | None = None
     received_at: datetime | None = None
     remote_ip: str = ""
+    # Web chat over HTTP: the browser-binding cookie as sent ("" when none). None
+    # only for messages made in-process (tests, tools), which no browser sent;
+    # api/chat.py, the web channel's only way in, always sets it (issue 12.12).
+    web_cookie: str | None = None
 
 
 @dataclass
@@ -84,6 +88,9 @@ class Reply:
     handoff: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     suppressed: bool = False  # a human agent holds the session: nothing is sent
+    # Web chat: the browser-binding cookie to set (a new or rotated value), "" to
+    # expire it, None to leave it. Never part of the JSON answer (HttpOnly).
+    cookie: str | None = None
 
     def as_api(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,7 @@ from assistant_crm.api.endpoint import (
     RawResponse,
     RequestInfo,
     check_arguments,
+    is_https,
     load_all_endpoints,
     reset_current_request,
     set_current_request,
@@ -199,6 +200,8 @@ class StandaloneApp:
             remote_addr=request.remote_addr or "",
             user=user,
             roles=tuple(roles),
+            cookies=dict(request.cookies),
+            secure=is_https(request.scheme, request.headers),
         )
         kwargs = {} if spec.raw_args else self.arguments(request, spec, body)
         token = set_current_request(info)
@@ -207,12 +210,27 @@ class StandaloneApp:
         finally:
             reset_current_request(token)
         if isinstance(result, RawResponse):
-            return Response(
+            response = Response(
                 result.body, status=result.status, headers=result.headers, content_type=result.content_type
             )
-        if isinstance(result, Response):
-            return result
-        return json_response({"message": result})
+        elif isinstance(result, Response):
+            response = result
+        else:
+            response = json_response({"message": result})
+        for c in info.set_cookies:
+            if c.value:
+                response.set_cookie(
+                    c.name,
+                    c.value,
+                    max_age=c.max_age,
+                    path="/",
+                    httponly=True,
+                    samesite="Lax",
+                    secure=info.secure,
+                )
+            else:
+                response.delete_cookie(c.name, path="/", httponly=True, samesite="Lax", secure=info.secure)
+        return response
 
     def arguments(self, request: Request, spec: EndpointSpec, body: bytes) -> dict[str, Any]:
         args: dict[str, Any] = {k: v for k, v in request.args.items()}

@@ -207,10 +207,12 @@ class Chat:
         self.server = server
         self.session_id = session_id
         self.replies: list[dict[str, Any]] = []
+        # A browser's cookie jar: a verified web session is bound to the browser (issue 12.12).
+        self.http = requests.Session()
 
     def raw(self, message: Any, session_id: Any = "__self__") -> requests.Response:
         sid = self.session_id if session_id == "__self__" else session_id
-        return requests.post(
+        return self.http.post(
             self.server.api("assistant_crm.api.chat.send_message"),
             json={"message": message, "session_id": sid},
             timeout=30,

@@ -171,28 +171,30 @@ def test_prompt_injection_gets_nothing_extra(server: Server) -> None:
     assert_no_full_nrc(out["reply"])
 
 
-def _live(server: Server, fn: str, **params: str) -> requests.Response:
-    return requests.post(server.api(f"assistant_crm.api.live_data.{fn}"), json=params, timeout=15)
+def _live(server: Server, fn: str, chat: Chat | None = None, **params: str) -> requests.Response:
+    """A Live Data API call; with ``chat``, from that chat's browser (its cookies)."""
+    http = chat.http if chat is not None else requests
+    return http.post(server.api(f"assistant_crm.api.live_data.{fn}"), json=params, timeout=15)
 
 
 def test_live_data_api_own_claim_ok_other_claim_403(server: Server) -> None:
     chat, _ = verify(server, "438190/11/1 Thandiwe Nakamba", A)
     sid = chat.session_id
-    own = _live(server, "get_claim", session_id=sid, claim_number="CLM-2026-04471")
+    own = _live(server, "get_claim", chat=chat, session_id=sid, claim_number="CLM-2026-04471")
     assert own.status_code == 200, own.text
     assert "CLM-2026-04471" in own.text
-    theirs = _live(server, "get_claim", session_id=sid, claim_number="CLM-2025-06619")
+    theirs = _live(server, "get_claim", chat=chat, session_id=sid, claim_number="CLM-2025-06619")
     assert theirs.status_code == 403, theirs.text
     assert_nothing_of_b(theirs.text.replace("CLM-2025-06619", ""))
-    claims = _live(server, "get_claims", session_id=sid)
+    claims = _live(server, "get_claims", chat=chat, session_id=sid)
     assert claims.status_code == 200, claims.text
     assert "CLM-2026-04471" in claims.text and "CLM-2024-07723" in claims.text
     assert_nothing_of_b(claims.text)
-    pays = _live(server, "get_payments", session_id=sid)
+    pays = _live(server, "get_payments", chat=chat, session_id=sid)
     assert pays.status_code == 200 and "1875.50" in pays.text.replace(",", ""), pays.text
     assert_nothing_of_b(pays.text)
     # B's claim number in GET query form too
-    g = requests.get(
+    g = chat.http.get(
         server.api("assistant_crm.api.live_data.get_claim"),
         params={"session_id": sid, "claim_number": "CLM-2025-06619"},
         timeout=15,
@@ -203,7 +205,7 @@ def test_live_data_api_own_claim_ok_other_claim_403(server: Server) -> None:
 def test_live_data_api_unverified_session_is_refused(server: Server) -> None:
     chat = Chat(server)
     chat.say("hello")
-    r = _live(server, "get_claims", session_id=chat.session_id)
+    r = _live(server, "get_claims", chat=chat, session_id=chat.session_id)
     assert r.status_code in (401, 403), r.text
     assert "CLM-" not in r.text
     r = _live(server, "get_claim", session_id="made-up-token", claim_number="CLM-2026-04471")
@@ -213,7 +215,7 @@ def test_live_data_api_unverified_session_is_refused(server: Server) -> None:
 def test_logout_ends_verification(server: Server) -> None:
     chat, _ = verify(server, "438190/11/1 Thandiwe Nakamba", A)
     chat.say("logout")
-    r = _live(server, "get_claims", session_id=chat.session_id)
+    r = _live(server, "get_claims", chat=chat, session_id=chat.session_id)
     assert r.status_code in (401, 403), r.text
     out = chat.say("what is my claim status")
     assert "CLM-2026-04471" not in out["reply"], out["reply"]
@@ -281,18 +283,18 @@ def test_verified_a_giving_b_identity_gets_nothing_of_b(server: Server) -> None:
         assert_no_full_nrc(out["reply"])
     fakes.wait_for(lambda: len(server.sms.messages_to(B["phone"])) > sms_b, timeout=1.5)
     assert len(server.sms.messages_to(B["phone"])) == sms_b, "a code was sent to B's phone from A's session"
-    r = _live(server, "get_claims", session_id=chat.session_id)
+    r = _live(server, "get_claims", chat=chat, session_id=chat.session_id)
     assert_nothing_of_b(r.text)
 
 
 def test_live_data_api_documents_and_contributions_not_theirs_403(server: Server) -> None:
     chat, _ = verify(server, "438190/11/1 Thandiwe Nakamba", A)
     sid = chat.session_id
-    r = _live(server, "get_documents", session_id=sid, claim_number="CLM-2025-06619")
+    r = _live(server, "get_documents", chat=chat, session_id=sid, claim_number="CLM-2025-06619")
     assert r.status_code == 403, r.text
-    r = _live(server, "get_documents", session_id=sid, claim_number="CLM-2026-04471")
+    r = _live(server, "get_documents", chat=chat, session_id=sid, claim_number="CLM-2026-04471")
     assert r.status_code == 200 and "Medical report" in r.text, r.text
-    r = _live(server, "get_contributions", session_id=sid, employer_number="EMP-008812")
+    r = _live(server, "get_contributions", chat=chat, session_id=sid, employer_number="EMP-008812")
     assert r.status_code == 403, r.text
 
 
@@ -320,5 +322,5 @@ def test_identity_with_extra_words_verifies_not_escalates(server: Server, identi
 def test_forget_me_ends_verification(server: Server) -> None:
     chat, _ = verify(server, "438190/11/1 Thandiwe Nakamba", A)
     chat.say("please forget me")
-    r = _live(server, "get_claims", session_id=chat.session_id)
+    r = _live(server, "get_claims", chat=chat, session_id=chat.session_id)
     assert r.status_code in (401, 403), r.text

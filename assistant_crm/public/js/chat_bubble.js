@@ -341,6 +341,9 @@
 		rt.task_subscribe(token);
 		rt.on("assistant_crm_message", function (d) {
 			d = d || {};
+			// A message with personal details is not pushed (anyone with the token can join the
+			// room): fetch it, with this browser's cookie, through get_messages.
+			if (d.refresh) return startPolling();
 			receive(d.messages || [d], d.status);
 		});
 	}

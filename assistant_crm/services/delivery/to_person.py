@@ -4,7 +4,8 @@ The one place that knows how a message reaches the person outside the HTTP
 answer to their own message: queued in the outbox on every channel but web;
 on web, pushed to the bubble through the runtime's realtime hook when there is
 one (Frappe: ``assistant_crm_message`` on ``task_id=<visitor token>`` with one
-``get_messages`` item, docs/chat-bubble.md; standalone: the bubble's poll finds
+``get_messages`` item, or only ``{"refresh": true}`` for a personal one,
+docs/chat-bubble.md; standalone: the bubble's poll finds
 the stored row). Used by the assistant's own notes (``dialogue/outreach.py``)
 and by the agents' messages (``api/agent.py``).
 """
@@ -60,7 +61,8 @@ def deliver(
         return
     try:
         row = rt.store.get(context.HISTORY_DOCTYPE, message_name) or {}
-        item = context.as_api_message(row) if row else {"id": message_name, "author": author, "text": text}
-        realtime("assistant_crm_message", item, task_id=session.visitor_token)
+        # A personal message goes only as {"refresh": true}: anyone holding the token
+        # can join that room; the bubble fetches it through get_messages (issue 12.12).
+        realtime("assistant_crm_message", context.realtime_item(row), task_id=session.visitor_token)
     except Exception:  # the row is stored: the bubble's next poll shows it
         log.exception("realtime publish failed for %s", session.name)

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant_crm.services.delivery.outbox import enqueue_outbound
+from assistant_crm.services.dialogue import signout
 from assistant_crm.services.dialogue.live_answers import pick_claim
 from assistant_crm.services.dialogue.state import Candidate, CodeChallenge, Dialogue, Verified, Waiting
 from assistant_crm.services.infra import audit
@@ -128,6 +129,11 @@ def _secret() -> bytes:
 
 def _hmac(*parts: str) -> str:
     return hmac.new(_secret(), "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def keyed_hash(*parts: str) -> str:
+    """HMAC-SHA256 (hex) of ``parts`` under the server secret."""
+    return _hmac(*parts)
 
 
 def nrc_digest(nrc: str) -> str:
@@ -234,6 +240,9 @@ def verified_auth(session: SessionState, now: datetime | None = None) -> Verifie
     if now - last > timedelta(minutes=_idle_minutes()):
         _drop(session, "idle")
         return None
+    if signout.ended(session.verified_person_id, session.verified_at or _parse_iso(verified.verified_at)):
+        _drop(session, "signed_out_elsewhere")
+        return None
     return verified
 
 
@@ -245,12 +254,43 @@ def _drop(session: SessionState, why: str) -> None:
     Dialogue(session).end_verification()
 
 
-def logout(session: SessionState) -> None:
-    """End the verification of ``session`` (the person said "logout" / "forget me")."""
+def logout(session: SessionState) -> int:
+    """End the verification of ``session`` and of every other session verified as
+    the same person, on any channel ("logout everywhere"); returns how many others.
+
+    Only a session verified now can sign its person out elsewhere: a web request
+    from a browser the verification was not bound to has already lost it
+    (``web_session.enforce``), so a stolen token cannot end the person's other
+    sessions."""
     was = session.verified_person_id
     _drop(session, "logout")
-    if was:
-        _audit(session, "verification.logout", session.name, {"person_id": was})
+    if not was:
+        return 0
+    signout.mark(was, get_runtime().clock.now())
+    others = _end_elsewhere(was, session.name)
+    _audit(session, "verification.logout", session.name, {"person_id": was, "other_sessions": others})
+    return others
+
+
+def _end_elsewhere(person_id: str, except_name: str) -> int:
+    """End the verification of the person's other sessions in the store (and cache)."""
+    from assistant_crm.services.pipeline import context  # the pipeline imports the gate
+
+    rt = get_runtime()
+    rows = rt.store.list(
+        context.SESSION_DOCTYPE,
+        {"verified_person_id": person_id, "name": ("!=", except_name)},
+        limit=500,
+    )
+    ended = 0
+    for row in rows:
+        other = context.get_session(row["name"])
+        if other is None or other.verified_person_id != person_id:
+            continue
+        _drop(other, "logout_elsewhere")
+        context.save_session(other, touch=False)
+        ended += 1
+    return ended
 
 
 def logout_if_asked(session: SessionState, text: str) -> GateResult | None:

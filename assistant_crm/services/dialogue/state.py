@@ -91,6 +91,12 @@ class Verified:
     method: str = ""  # sender_phone | otp
     verified_at: str = ""  # ISO time
     last_seen: str = ""  # ISO time
+    # Web chat: the browser the verification is bound to (issue 12.12). Only
+    # SHA-256 hashes of the HttpOnly cookie are kept: the current one, the one
+    # it replaced (a second tab's request may still carry it) and when.
+    cookie_hash: str = ""
+    cookie_prev_hash: str = ""
+    cookie_rotated_at: str = ""  # ISO time
 
 
 @dataclass
@@ -189,6 +195,15 @@ class Dialogue:
         auth = self._ctx.get("auth")
         if isinstance(auth, dict) and auth.get("person_id"):
             auth["last_seen"] = last_seen
+
+    def bind_browser(self, cookie_hash: str, at: str, previous: str = "") -> None:
+        """Bind the verification to a browser cookie (its hash); ``previous`` is the
+        hash it replaces on rotation."""
+        auth = self._ctx.get("auth")
+        if isinstance(auth, dict) and auth.get("person_id"):
+            auth["cookie_hash"] = cookie_hash
+            auth["cookie_prev_hash"] = previous
+            auth["cookie_rotated_at"] = at
 
     def clear_auth(self) -> None:
         self._ctx.pop("auth", None)

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from assistant_crm.services.delivery import message_signals
+from assistant_crm.services.dialogue import signout, web_session
 from assistant_crm.services.dialogue.state import Dialogue, initial_context
 from assistant_crm.services.infra import live
 from assistant_crm.services.infra.masking import mask_codes, mask_nrcs, mask_text
@@ -316,6 +317,14 @@ def load_session(msg: InboundMessage) -> SessionState:
             session.status = "closed"
             save_session(session, touch=False)
             return new_session(msg)
+    if session.verified_person_id and signout.ended(session.verified_person_id, session.verified_at):
+        log.info("session %s: the person signed out elsewhere: verification dropped", session.name)
+        session.verified_person_id = None
+        session.verified_at = None
+        session.locked_intent = None
+        Dialogue(session).end_verification()
+    if msg.channel == "web":
+        web_session.enforce(session, msg.web_cookie, now)  # a token without its browser: verify again
     if msg.sender_name and not session.display_name:
         session.display_name = msg.sender_name[:140]
     return session
@@ -421,6 +430,9 @@ def append_history(
         "intent": intent or "",
         "confidence": float(confidence) if confidence is not None else None,
         "channel_message_id": channel_message_id or "",
+        # Written while a person was verified here: may hold their records, so the
+        # web chat shows it only to that person's bound browser (issue 12.12).
+        "personal": 1 if session.verified_person_id else 0,
     }
     if agent:
         row["agent"] = agent
@@ -489,9 +501,34 @@ def history(session: SessionState, limit: int = 10) -> list[dict[str, Any]]:
     return [_history_row(r) for r in history_rows(session.name, limit=limit)]
 
 
-def as_api_message(row: dict[str, Any]) -> dict[str, Any]:
-    """A Chat History row shaped for the web bubble and the agent desk."""
+def realtime_item(row: dict[str, Any]) -> dict[str, Any]:
+    """What Frappe realtime pushes to the visitor's room (``task_id`` = the token):
+    the message itself, but for a personal one only ``{"refresh": true}``, so the
+    bubble fetches it through ``get_messages``, which checks the browser
+    (anyone holding the token can join that room)."""
+    if not row or is_personal(row):
+        return {"refresh": True}
     return _history_row(row)
+
+
+HIDDEN_TEXT = "(Hidden: this message held personal details. Verify again to see your records.)"
+
+
+def is_personal(row: dict[str, Any]) -> bool:
+    """Whether a Chat History row was written while the person was verified."""
+    try:
+        return bool(int(row.get("personal") or 0))
+    except (TypeError, ValueError):
+        return False
+
+
+def as_api_message(row: dict[str, Any], hide_personal: bool = False) -> dict[str, Any]:
+    """A Chat History row shaped for the web bubble and the agent desk; with
+    ``hide_personal`` a personal row keeps its id and time but not its content."""
+    item = _history_row(row)
+    if hide_personal and is_personal(row):
+        item.update(text=HIDDEN_TEXT, quick_replies=[], attachments=[], intent="", hidden=True)
+    return item
 
 
 def gemini_history(session: SessionState, limit: int = 6) -> list[tuple[str, str]]:

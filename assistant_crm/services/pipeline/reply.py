@@ -30,6 +30,7 @@ from assistant_crm.services.dialogue import (
     outreach,
     policy,
     uploads,
+    web_session,
 )
 from assistant_crm.services.dialogue.answers import Draft
 from assistant_crm.services.dialogue.policy import Decision, Source
@@ -83,6 +84,9 @@ def handle_message(msg: InboundMessage) -> Reply:
     with timer.stage("format"):
         text, quick_replies = format_for_channel(draft.text, draft.quick_replies, channel)
     Dialogue(session).offered(draft.quick_replies)
+    # Web: bind a new verification to this browser, or rotate its cookie when due
+    # (saved with the session below, in the same transaction).
+    cookie = web_session.settle(session, msg.web_cookie, get_runtime().clock.now())
     with timer.stage("store"):
         # The message, the reply and the session in one transaction: one commit
         # per turn. The message keeps the time it arrived, so it sorts first.
@@ -118,6 +122,7 @@ def handle_message(msg: InboundMessage) -> Reply:
         quick_replies=quick_replies,
         handoff=draft.handoff,
         metadata=metadata,
+        cookie=cookie,
     )
 
 

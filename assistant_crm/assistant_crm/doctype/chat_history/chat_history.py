@@ -25,6 +25,7 @@ class ChatHistory(Document):
         confidence: DF.Float
         direction: DF.Literal["in", "out"]
         intent: DF.Data | None
+        personal: DF.Check
         quick_replies: DF.JSON | None
         session: DF.Link
         stage_timings: DF.JSON | None
