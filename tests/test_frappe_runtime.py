@@ -472,3 +472,93 @@ def test_settings_are_read_once_per_site_until_saved(fake_frappe):
         callback()
     assert rt.settings.str("assistant_name") == "Chanda"
     assert reads.count("Assistant CRM Settings") == 2
+
+
+# -- issue 12: cookies and encryption through Frappe's own machinery -------------
+class FakeCookieManager:
+    """``frappe.local.cookie_manager`` as Frappe v15 has it (frappe/auth.py CookieManager)."""
+
+    def __init__(self):
+        self.cookies: dict[str, dict] = {}
+        self.to_delete: list[str] = []
+
+    def set_cookie(
+        self, key, value, expires=None, secure=False, httponly=False, samesite="Lax", max_age=None
+    ):
+        self.cookies[key] = dict(
+            value=value, secure=secure, httponly=httponly, samesite=samesite, max_age=max_age
+        )
+
+    def delete_cookie(self, to_delete):
+        self.to_delete.extend(to_delete if isinstance(to_delete, list | tuple) else [to_delete])
+
+
+def test_endpoint_cookies_go_through_frappes_cookie_manager(fake_frappe):
+    from assistant_crm.api.endpoint import set_response_cookie
+
+    fr, m = fake_frappe
+    fr.local.cookie_manager = FakeCookieManager()
+
+    def bind(session_id: str):
+        seen = current_request().cookie("acrm_chat")
+        set_response_cookie("acrm_chat", "new-value", max_age=2100)
+        return {"seen": seen}
+
+    handler = m.wrap_endpoint(bind, _spec(bind))
+    _request(fr, body=b'{"session_id": "s"}', headers={"Cookie": "acrm_chat=old-value"})
+    assert handler(cmd="x", session_id="s") == {"seen": "old-value"}
+    assert fr.local.cookie_manager.cookies["acrm_chat"] == dict(
+        value="new-value", secure=False, httponly=True, samesite="Lax", max_age=2100
+    )
+    # Behind a proxy that terminates HTTPS: Secure.
+    _request(fr, body=b'{"session_id": "s"}', headers={"X-Forwarded-Proto": "https"})
+    handler(cmd="x", session_id="s")
+    assert fr.local.cookie_manager.cookies["acrm_chat"]["secure"] is True
+
+    def forget(session_id: str):
+        set_response_cookie("acrm_chat", "")
+        return "ok"
+
+    handler = m.wrap_endpoint(forget, _spec(forget))
+    _request(fr, body=b'{"session_id": "s"}')
+    handler(cmd="x", session_id="s")
+    assert fr.local.cookie_manager.to_delete == ["acrm_chat"]
+
+
+def test_personal_data_at_rest_is_sealed_with_the_sites_encryption_key(fake_frappe, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from assistant_crm.services.infra import crypto
+
+    fr, m = fake_frappe
+    site_key = Fernet.generate_key().decode()
+    calls = []
+
+    def encrypt(txt, encryption_key=None):  # frappe.utils.password.encrypt, v15 signature
+        calls.append("encrypt")
+        return Fernet((encryption_key or site_key).encode()).encrypt(txt.encode()).decode()
+
+    def decrypt(txt, encryption_key=None, key=None):
+        calls.append("decrypt")
+        try:
+            return Fernet((encryption_key or site_key).encode()).decrypt(txt.encode()).decode()
+        except Exception:
+            raise fr.ValidationError("Encryption key is invalid!") from None
+
+    utils = types.ModuleType("frappe.utils")
+    password = types.ModuleType("frappe.utils.password")
+    password.encrypt, password.decrypt = encrypt, decrypt
+    utils.password = password
+    monkeypatch.setitem(sys.modules, "frappe.utils", utils)
+    monkeypatch.setitem(sys.modules, "frappe.utils.password", password)
+    set_runtime(None)
+    m.install()
+    sealed = crypto.seal("305812/61/1")
+    assert sealed.startswith(crypto.SITE_PREFIX) and "305812" not in sealed
+    # It is Frappe's encryption under the site key, nothing of ours.
+    assert Fernet(site_key.encode()).decrypt(sealed[len(crypto.SITE_PREFIX) :].encode()) == b"305812/61/1"
+    assert crypto.open_sealed(sealed) == "305812/61/1"
+    assert calls == ["encrypt", "decrypt"]
+    # The site key changed (a restore without site_config): empty, never an error.
+    site_key = Fernet.generate_key().decode()
+    assert crypto.open_sealed(sealed) == ""

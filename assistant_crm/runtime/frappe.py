@@ -446,6 +446,20 @@ def publish_realtime(event: str, payload: Any, task_id: str | None = None) -> No
     frappe.publish_realtime(event, payload, task_id=task_id, after_commit=True)
 
 
+def encrypt_value(text: str) -> str:
+    """Frappe's own encryption (Fernet under the site's ``encryption_key``), for the crypto port."""
+    from frappe.utils.password import encrypt
+
+    return encrypt(text)
+
+
+def decrypt_value(token: str) -> str:
+    """The inverse of :func:`encrypt_value`; Frappe throws when the site key changed."""
+    from frappe.utils.password import decrypt
+
+    return decrypt(token)
+
+
 def build_runtime() -> Runtime:
     source = FrappeSettingsSource()
     rt = Runtime(
@@ -457,6 +471,9 @@ def build_runtime() -> Runtime:
         name="frappe",
     )
     rt.extras["publish_realtime"] = publish_realtime
+    # Personal data at rest under the site's encryption key (services/infra/crypto.py).
+    rt.extras["encrypt"] = encrypt_value
+    rt.extras["decrypt"] = decrypt_value
     # The settings controller's on_update calls these (after an audit entry).
     rt.extras.setdefault("on_settings_change", []).append(source.invalidate)
     # Hand-off assignment through Assignment Rules and ToDos (services/dialogue/assignment.py).

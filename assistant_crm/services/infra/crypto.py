@@ -1,6 +1,9 @@
 """Encryption of personal data that must be kept (an NRC waiting for its name).
 
-Values are sealed with Fernet (AES-128-CBC + HMAC-SHA256, ``cryptography``)
+Under Frappe the runtime gives its own encryption as ports (``extras["encrypt"]``
+/ ``extras["decrypt"]``: ``frappe.utils.password.encrypt/decrypt`` under the
+site's ``encryption_key``), and values read ``enc2:<token>``. Standalone,
+values are sealed with Fernet (AES-128-CBC + HMAC-SHA256, ``cryptography``)
 under a key derived from the ``verification_secret`` setting (else
 ``corebusiness_api_key``; with neither, a random key kept in the cache, so
 sealed values die with the cache, like pending codes). A sealed value reads
@@ -24,6 +27,7 @@ from assistant_crm.services.infra.ports import get_runtime
 log = logging.getLogger("assistant_crm.crypto")
 
 PREFIX = "enc1:"
+SITE_PREFIX = "enc2:"  # sealed by the runtime's own encryption (Frappe's site key)
 _CACHE_KEY = "acrm:crypto:random-secret"
 
 
@@ -38,14 +42,31 @@ def _key() -> bytes:
 
 
 def seal(value: str) -> str:
-    """``value`` encrypted (``enc1:...``); "" stays ""."""
+    """``value`` encrypted (``enc2:...`` with the runtime's encryption, else
+    ``enc1:...``); "" stays ""."""
     if not value:
         return ""
+    encrypt = get_runtime().extras.get("encrypt")
+    if callable(encrypt):
+        return SITE_PREFIX + str(encrypt(value))
     return PREFIX + Fernet(_key()).encrypt(value.encode("utf-8")).decode("ascii")
 
 
 def open_sealed(value: str) -> str:
     """The plain text of a :func:`seal` result (a plain value is returned as is)."""
+    if value and value.startswith(SITE_PREFIX):
+        decrypt = get_runtime().extras.get("decrypt")
+        if not callable(decrypt):
+            log.warning(
+                "a value sealed with the site's key cannot be opened in this runtime; treated as empty"
+            )
+            return ""
+        try:
+            return str(decrypt(value[len(SITE_PREFIX) :]))
+        except Exception:  # noqa: BLE001 - Frappe throws its ValidationError for a changed key
+            log.warning("a sealed value could not be opened (site key changed); treated as empty")
+            return ""
+    # enc1: values (standalone, or sealed under Frappe before the switch) still open.
     if not value or not value.startswith(PREFIX):
         return value or ""
     try:
