@@ -636,6 +636,9 @@ def test_role_rules_of_the_issue():
     # Nobody edits Audit Log rows: no role may write, create or delete them.
     for role, p in perms["Assistant Audit Log"].items():
         assert not (p.get("write") or p.get("create") or p.get("delete")), role
+    # Nor its head anchor (the engine alone moves it).
+    for role, p in perms["Assistant Audit Anchor"].items():
+        assert not (p.get("write") or p.get("create") or p.get("delete")), role
     assert "Assistant CRM Agent" not in perms["Assistant Audit Log"]
     # Agents read and reply to conversations.
     agent = perms["Chat Session"]["Assistant CRM Agent"]
@@ -644,7 +647,7 @@ def test_role_rules_of_the_issue():
     # Managers: everything except the append-only audit log.
     for name, roles in perms.items():
         assert roles["Assistant CRM Manager"].get("read"), name
-        if name not in ("Assistant Audit Log", "Webhook Activity Log"):
+        if name not in ("Assistant Audit Log", "Assistant Audit Anchor", "Webhook Activity Log"):
             assert roles["Assistant CRM Manager"].get("write"), name
 
 

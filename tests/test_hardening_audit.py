@@ -109,3 +109,50 @@ def test_audit_verify_command(redis_rt):
     edited = _verify_cli(url)
     assert edited.returncode == 1 and f"row {names[1]} (sequence 2) was edited" in edited.stdout
     assert "Traceback" not in edited.stderr
+
+
+@pytest.fixture
+def no_redis_db(tmp_path, seeded_sqlite):
+    """A standalone runtime with no Redis (in-process cache) and its database URL."""
+    db = tmp_path / "audit-noredis.sqlite3"
+    shutil.copyfile(seeded_sqlite, db)
+    url = f"sqlite:///{db}"
+    runtime = create_runtime(url, overrides={"redis_url": ""}, environ={}, workers=1)
+    yield runtime, url
+    shutdown(runtime)
+    set_runtime(None)
+
+
+def _verify_cli_without_redis(url: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")}
+    return subprocess.run(
+        CLI + ["audit", "verify", "--db", url], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_the_anchor_is_kept_in_the_database_and_survives_a_restart_without_redis(no_redis_db):
+    rt, url = no_redis_db
+    names = [audit.record("bot", "data.read", f"s-{i}") for i in range(5)]
+    anchor = rt.store.get(audit.ANCHOR_DOCTYPE, audit.ANCHOR_ROW)
+    assert int(anchor["sequence"]) == 5 and anchor["hash"] == rt.store.get(DT, names[4])["hash"]
+    # The last two rows go; the server restarts (its in-process cache, with the
+    # cache anchor, is gone): a fresh process's `audit verify` still sees the cut.
+    rt.store.delete(DT, names[4])
+    rt.store.delete(DT, names[3])
+    rt.cache.delete(audit.ANCHOR_KEY)
+    cut = _verify_cli_without_redis(url)
+    assert cut.returncode == 1, cut.stdout + cut.stderr
+    assert names[2] in cut.stdout and "2 last row(s) were deleted" in cut.stdout
+    assert "anchor row kept in the database" in cut.stdout
+    # Verifying does not move the database anchor back to the shortened head.
+    assert int(rt.store.get(audit.ANCHOR_DOCTYPE, audit.ANCHOR_ROW)["sequence"]) == 5
+    assert _verify_cli_without_redis(url).returncode == 1
+
+
+def test_the_database_anchor_only_moves_forward(rt):
+    audit.record("bot", "data.read", "a")
+    audit.record("bot", "data.read", "b")
+    audit._store_anchor(1, "old")  # a late writer with an older head changes nothing
+    anchor = rt.store.get(audit.ANCHOR_DOCTYPE, audit.ANCHOR_ROW)
+    assert int(anchor["sequence"]) == 2 and anchor["hash"] != "old"
+    assert audit.verify().ok

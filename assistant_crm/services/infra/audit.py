@@ -10,8 +10,10 @@ log is read by staff and exported, so it must never hold a full identifier.
 
 Deleting the last rows leaves a shorter chain that is still intact, so the
 head is anchored apart from the table: after each append the head (sequence
-and hash) goes to the cache (:data:`ANCHOR_KEY`, only ever moved forward),
-and each day's ``audit.checkpoint`` row records the head of that day. A chain
+and hash) goes to the cache (:data:`ANCHOR_KEY`) and to the one row of the
+``Assistant Audit Anchor`` table (:data:`ANCHOR_DOCTYPE`, so it survives a
+restart of a cache without Redis, or a Redis flush), both only ever moved
+forward; and each day's ``audit.checkpoint`` row records the head of that day. A chain
 that ends before an anchor, or whose row at an anchored sequence has another
 hash, is broken at that point (issue 12.10).
 
@@ -41,6 +43,8 @@ AUDIT_DOCTYPE = "Assistant Audit Log"
 LOCK_KEY = "assistant_crm:audit:chain_lock"
 ANCHOR_KEY = "assistant_crm:audit:anchor"
 CHECKPOINT_ACTION = "audit.checkpoint"
+ANCHOR_DOCTYPE = "Assistant Audit Anchor"
+ANCHOR_ROW = "head"
 LOCK_TTL_SECONDS = 5
 # How long a writer waits for the lock before trusting the unique columns alone.
 LOCK_WAIT_SECONDS = 3.0
@@ -208,16 +212,41 @@ def record(actor: str, action: str, subject: str = "", details: Any = None, *, _
     raise DuplicateError(f"audit chain busy: {last_error}")
 
 
-def _move_anchor(sequence: int, hash_: str) -> None:
-    """Keep the newest head in the cache (never moved back)."""
+def _move_anchor(sequence: int, hash_: str, *, cache_only: bool = False) -> None:
+    """Keep the newest head in the cache and in the database (never moved back)."""
     cache = get_runtime().cache
     try:
         current = cache.get(ANCHOR_KEY)
-        if isinstance(current, dict) and int(current.get("sequence") or 0) >= sequence:
-            return
-        cache.set(ANCHOR_KEY, {"sequence": sequence, "hash": hash_})
+        if not (isinstance(current, dict) and int(current.get("sequence") or 0) >= sequence):
+            cache.set(ANCHOR_KEY, {"sequence": sequence, "hash": hash_})
     except Exception:  # noqa: BLE001 - the anchor is a check, not a reason to lose the entry
         log.warning("audit anchor not updated (cache unavailable)")
+    if not cache_only:
+        _store_anchor(sequence, hash_)
+
+
+def _store_anchor(sequence: int, hash_: str) -> None:
+    """Move the database anchor forward: one conditional UPDATE (only to a higher
+    sequence), the row created on the first append."""
+    store = get_runtime().store
+    values = {"sequence": sequence, "hash": hash_}
+    try:
+        if store.update_where(ANCHOR_DOCTYPE, {"name": ANCHOR_ROW, "sequence": ("<", sequence)}, values):
+            return
+        if store.get(ANCHOR_DOCTYPE, ANCHOR_ROW) is None:
+            store.insert(ANCHOR_DOCTYPE, {"name": ANCHOR_ROW, **values})
+    except DuplicateError:
+        pass  # another writer created it first; the next append moves it on
+    except Exception:  # noqa: BLE001 - the anchor is a check, not a reason to lose the entry
+        log.warning("audit anchor row not updated", exc_info=True)
+
+
+def _stored_anchor() -> Row | None:
+    try:
+        return get_runtime().store.get(ANCHOR_DOCTYPE, ANCHOR_ROW)
+    except Exception:  # noqa: BLE001 - an older schema without the table: only the other anchors
+        log.warning("audit anchor row could not be read", exc_info=True)
+        return None
 
 
 @dataclass
@@ -303,8 +332,11 @@ def verify() -> ChainReport:
         anchors.append(("the anchor kept apart from the table", cached))
     elif report.rows:
         _move_anchor(
-            report.head_sequence, by_sequence[report.head_sequence][1]
-        )  # re-establish after a restart
+            report.head_sequence, by_sequence[report.head_sequence][1], cache_only=True
+        )  # re-establish after a restart; the database anchor below still holds the old head
+    stored = _stored_anchor()
+    if stored:
+        anchors.append(("the anchor row kept in the database", stored))
     for source, anchor in anchors:
         try:
             sequence, hash_ = int(anchor.get("sequence") or 0), str(anchor.get("hash") or "")
