@@ -390,3 +390,40 @@ def test_a_forgotten_session_id_starts_afresh(site, page):
     ask(page, "Hello")
     assert session_id(page) not in (None, "no-such-session")
     assert page.locator(".wcfcb-retry").count() == 0
+
+
+def test_verification_is_bound_to_this_browser_by_an_httponly_cookie(site, browser, page, rt):
+    """Issue 12.12 in a real browser: the bubble's fetches carry the cookie, a reload
+    shows the person's answers, page scripts cannot read the cookie, and another
+    browser given the same token sees the answers hidden."""
+    from tests.browser.conftest import DESKTOP
+    from tests.fakes.corebusiness_stub import PEOPLE
+    from tests.support import running_corebusiness_and_sms
+
+    person = PEOPLE["S-1001"]
+    with running_corebusiness_and_sms(rt) as (_cb, sms):
+        open_chat(page, site.url)
+        ask(page, "what is my claim status")
+        ask(page, f"my nrc is {person['nrc']} and my name is {person['full_name']}")
+        rt.queue.join(timeout=10)
+        ask(page, sms.last_code(person["phone"]))
+        assert "CLM-2026-10001" in page.locator(".wcfcb-bot .wcfcb-text").last.inner_text()
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        bound = cookies["acrm_chat"]
+        assert bound["httpOnly"] and bound["sameSite"] == "Lax" and not bound["secure"]
+        assert "acrm_chat" not in page.evaluate("document.cookie")
+        sid = session_id(page)
+        page.reload()
+        page.wait_for_function("document.querySelectorAll('.wcfcb-bot').length >= 3")
+        assert "CLM-2026-10001" in " ".join(page.locator(".wcfcb-bot .wcfcb-text").all_inner_texts())
+        # The token copied into another browser: no cookie, no records.
+        other = browser.new_context(viewport=DESKTOP)
+        try:
+            other.add_init_script(f"localStorage.setItem('wcfcb_chat_sid', {json.dumps(sid)})")
+            thief = other.new_page()
+            open_chat(thief, site.url)
+            thief.wait_for_function("document.querySelectorAll('.wcfcb-user').length >= 3")
+            shown = " ".join(thief.locator(".wcfcb-bot .wcfcb-text").all_inner_texts())
+            assert "CLM-2026-10001" not in shown and "Hidden" in shown
+        finally:
+            other.close()
