@@ -1,7 +1,9 @@
 """Score a knowledge probe end to end: each question opens a new web chat on a fresh `serve`.
 
-A reply counts when it carries one of the question's ``expect_any`` substrings.
-Usage: python benchmarks/probe_knowledge.py PROBE.jsonl [--exe PATH-TO-assistant-crm]
+A reply counts when it carries one of the question's ``expect_any`` substrings
+(``facts`` in ``tests/data/knowledge_questions.jsonl``, the development set).
+A miss is printed with the intent and the policy rule that answered it.
+Usage: python benchmarks/probe_knowledge.py PROBE.jsonl [--exe PATH-TO-assistant-crm] [--set NAME]
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("probe", type=Path)
     ap.add_argument("--exe", default=str(Path(sys.executable).with_name("assistant-crm")))
+    ap.add_argument("--set", default=None, help="only the rows whose field 'set' has this value")
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.probe.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if args.set is None or r.get("set") == args.set]
     port, workdir = _free_port(), tempfile.mkdtemp()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")}
     env.update(ASSISTANT_CRM_FILES_PATH=workdir, ASSISTANT_CRM_CHAT_RATE_LIMIT_PER_MINUTE="0")
@@ -60,10 +64,12 @@ def main() -> int:
                 f"{base}/assistant_crm.api.chat.send_message", json={"message": r["question"]}, timeout=30
             ).json()["message"]
             reply = answer.get("reply", "")
-            if any(e.lower() in reply.lower() for e in r["expect_any"]):
+            expected = r.get("expect_any") or r.get("facts") or []
+            if any(e.lower() in reply.lower() for e in expected):
                 hits += 1
             else:
-                print(f"  MISS [{answer.get('intent')}] {r['question']}\n      -> {reply[:160]!r}")
+                policy = (answer.get("metadata") or {}).get("policy")
+                print(f"  MISS [{answer.get('intent')} / {policy}] {r['question']}\n      -> {reply[:160]!r}")
     finally:
         server.terminate()
         server.wait(10)
