@@ -151,6 +151,42 @@ def test_a_general_question_with_my_or_our_is_answered_without_an_nrc(rt, questi
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        # "our"/"we" first, the question in the second clause
+        "Our driver earns K30,000 a month. Do we pay the assessment on all of it?",
+        "we took our injured cleaner to a private clinic, can the board pay us back for that?",
+        # a question word after a preposition
+        "My aunt gets a pension. By how much does it go up every year?",
+    ],
+)
+def test_a_general_question_that_opens_with_our_or_my_needs_no_nrc(rt, question):
+    r = web(question)
+    assert r.metadata["source"] not in ("gate", "clarify"), (r.intent, r.metadata.get("policy"), r.text)
+    assert "NRC number" not in r.text
+
+
+def test_a_question_about_the_nrc_format_is_answered_not_declined(rt):
+    r = web("what do the two digits in the middle of an NRC number stand for?")
+    assert r.metadata["source"] == "kb" and r.metadata.get("policy") != "clarify", (r.intent, r.text)
+    assert "only help with workers' compensation" not in r.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "has anyone looked at my file yet?",
+        "did you pay the funeral grant for my mother?",
+        "Bushe amapepala yandi nalitumine yalifika?",
+        "Since the minimum went up mine is still the same. Why?",
+    ],
+)
+def test_a_question_about_what_happened_to_ones_own_case_still_asks_for_verification(rt, text):
+    r = web(text)
+    assert r.metadata["source"] != "kb", (r.intent, r.text)  # verification, or which of two it is
+
+
+@pytest.mark.parametrize(
     "text",
     ["when will I be paid?", "is my claim approved?", "where is my money", "why was my claim rejected?"],
 )

@@ -24,7 +24,7 @@ class Asked(str, Enum):
 # Money the person receives ("pay" alone is what an employer does: "when do we pay").
 _MONEY = (
     r"(paid|payments?|money|pension|benefits?|compensation|grant|lump\s*sum|refund|funds|cash|"
-    r"ndalama|indalama|impiya|malipiro|amalipilo|penshoni|pension\w*)"
+    r"ndalama|indalama|impiya|mali|malipiro|amalipilo|penshoni|pension\w*)"
 )
 _WHY = r"(why|reason|how\s+come|what\s+happened|mulandu|chifukwa|cinshi|chani|chiyani|nshi)"
 _REJECTED = (
@@ -47,10 +47,16 @@ _LAST_RE = re.compile(
 )
 _NEXT_RE = re.compile(
     r"\b(next|upcoming|when|due|yet|still\s+waiting|where\s+is|where'?s|not\s+(been\s+)?(paid|received)|"
-    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lisa|nthawi|bwanji)\b",
+    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lili|lisa|nthawi|bwanji)\b",
     re.IGNORECASE,
 )
 _MONEY_RE = re.compile(rf"\b{_MONEY}\b", re.IGNORECASE)
+# Money an employer pays the Board ("when is our assessment due for payment?"):
+# a question about the rules of assessments, never about a payment to the person.
+_EMPLOYER_MONEY_RE = re.compile(r"\b(assessments?|contributions?|levy|premiums?|arrears|penalt\w*)\b", re.I)
+_BENEFIT_RE = re.compile(
+    r"\b(pension\w*|compensation|grant|lump\s*sum|benefits?|refund|ndalama|indalama|impiya|penshoni)\b", re.I
+)
 
 
 def asked(text: str) -> Asked:
@@ -60,6 +66,8 @@ def asked(text: str) -> Asked:
         return Asked.WHY_REJECTED
     if _MISSING_RE.search(text):
         return Asked.MISSING_DOCUMENTS
+    if _EMPLOYER_MONEY_RE.search(text) and not _BENEFIT_RE.search(text):
+        return Asked.OVERVIEW  # an employer's payment to the Board, not one to the person
     if _LAST_RE.search(text):
         return Asked.LAST_PAYMENT
     if _MONEY_RE.search(text) and _NEXT_RE.search(text):

@@ -42,7 +42,8 @@ GATE_ANSWER = Rule(
 )
 HAND_OFF = Rule("hand_off", "the person asked for a person, is upset, or the bot keeps misunderstanding")
 CLOSE_CALL = Rule(
-    "close_call_knowledge", "a hesitant message needing no personal record is answered by a good KB passage"
+    "close_call_knowledge",
+    "a hesitant message needing no personal record is answered by a KB passage that answers it well",
 )
 CLARIFY = Rule("clarify", "the top two intents are close and no KB passage answers well: ask which")
 CLEAR_LEAD = Rule("clear_lead", "a hesitant top intent well ahead of the next is acted on without asking")
@@ -51,6 +52,10 @@ GENERAL_QUESTION = Rule(
 )
 GATE = Rule("gate", "the gate decides whether the person must be verified first")
 KNOWLEDGE_INTENT = Rule("knowledge_intent", "questions, claims and registration are answered from the KB")
+OUT_OF_SCOPE_KB = Rule(
+    "out_of_scope_kb",
+    "a question read as out of scope that names no other body but matches a KB topic well is answered from it",
+)
 LIVE_DATA = Rule("live_data", "a verified person's own records answer their personal question")
 TEMPLATE = Rule("template", "everything else gets the intent's own template")
 RULES = (
@@ -62,6 +67,7 @@ RULES = (
     GENERAL_QUESTION,
     GATE,
     KNOWLEDGE_INTENT,
+    OUT_OF_SCOPE_KB,
     LIVE_DATA,
     TEMPLATE,
 )
@@ -75,13 +81,21 @@ KB_INTENTS = (
     "out_of_scope",
 )
 # An out_of_scope message answered from the knowledge base needs a clearly
-# relevant passage, or small talk would get a random article.
+# relevant passage, or small talk would get a random article ...
 OUT_OF_SCOPE_KB_MIN_SCORE = 0.6
-# A general question under a personal intent is answered from the KB only with
-# a clear match (the KB's own "no answer" line is 0.38).
-GENERAL_KB_MIN_SCORE = 0.45
-# A hesitant classification is answered from the KB with a good match.
-CLOSE_CALL_KB_MIN_SCORE = 0.55
+# ... or, for a question naming no other body, a passage that answers it well
+# on two or more of the article's topic words ("what does the 2 at the end of
+# my NRC mean": the classifier reads NRC trivia as out of scope).
+OUT_OF_SCOPE_TOPIC_KB_MIN_SCORE = 0.5
+# A question with "my"/"our" is general only when the passage matches two or more
+# of its article's topic words: "my pension?" matches one and asks about records.
+PERSONAL_KB_MIN_TOPIC_WORDS = 2
+# ... or when it scores this much (the line before issue 11's rule: "where do I
+# collect my pension in Mansa" matches one topic word, strongly).
+PERSONAL_KB_MIN_SCORE = 0.45
+# A local-language "my"/"our" ("Assessment year yathu imayamba liti?") without a
+# question about the records' state: general only with a strong topic match.
+LOCAL_POSSESSIVE_KB_MIN_SCORE = 0.55
 # Two intents are "close" when the second scores at least this share of the first;
 # under ACT_MIN_CONFIDENCE the top intent is too weak to act on without asking.
 CLOSE_RATIO = 0.5
@@ -109,11 +123,39 @@ _RECORD_STATE_RE = re.compile(
     r"is\s+my|are\s+my|was\s+my|were\s+my|why\s+(was|is|has|were|have)\s+(my|our)|when\s+will\s+(i|we|my|our)|"
     r"how\s+much\s+(do|does|did|will)\s+(i|we)|my\s+(balance|arrears|account)|our\s+(balance|arrears|account)|"
     r"(my|our)\s+\w+\s+(approved|paid|processed|ready|received|rejected|pending|missing|stuck|delayed)|"
-    r"show\s+(me\s+)?(my|our)|list\s+(my|our)|see\s+(my|our)|view\s+(my|our))\b",
+    r"show\s+(me\s+)?(my|our)|list\s+(my|our)|see\s+(my|our)|view\s+(my|our)|"
+    r"(do|did)\s+you\s+have\s+(my|our)|(got|received)\s+(my|our)|news\s+(on|about|of)|"
+    r"happening\s+(with|to)\s+(my|our)|going\s+on\s+with|"
+    r"confirm\s+(it|that|if|whether|receipt|you|my|our)|on\s+file|(mine|ours)\s+(is|was|has|still)|"
+    r"(less|more|lower|higher|short)\s+than\s+(usual|expected|before|last|normal)|"
+    r"(my|our)\s+(\w+\s+){0,2}(amount|figure|bill|invoice)|\w*fika\b|ngongole|"
+    # Nyanja / Bemba: "where is it", "how far has it got", "not received", "has not arrived"
+    r"ili\s+kuti|yafika\s+kuti|yafika\s+pi|ilikwi|ilipi|sindinalandire|sinalandire|sitinalandire|"
+    r"nshilapokelela|nshapokelela|tatulapokelela|tailaisa|taifika|tailafika|sinafike)\b",
     re.I,
 )
-_RULE_QUESTION_RE = re.compile(
-    r"^\s*(what|when|where|which|who|how|is|are|do|does|can|could|should|must|may|will|am|if|up\s+to)\b", re.I
+# Something done (or not) to a case: with "my"/"we" it asks about the person's own
+# ("has anyone looked at my file", "did they pay my grant"); without, it may be a
+# fact ("how much has the Board paid out in benefits").
+_HAPPENED_RE = re.compile(
+    r"\bdid\s+(you|they)\b|\b(has|have|had)\s+(anyone|anybody|somebody|someone|the\s+\w+|it|they|you)\b"
+    r"[^.?!]{0,50}\b(paid|approved|processed|looked|sent|reached|arrived|come|received|done|decided|assessed|"
+    r"examined)\b",
+    re.I,
+)
+# A question, wherever it starts: a question word opening any clause (after a full
+# stop or comma, or a preposition: "in which year", "by how much"), a "?", or a
+# Bemba/Nyanja question word. "Our engineer earns K25,000, do we pay on all of
+# it?" is a question about the rules even though it opens with "our"; "has my
+# grant been paid?" is a question too, about the person's case: needs_records
+# catches those first.
+_QUESTION_RE = re.compile(
+    r"\?|(^|[.,;:!?]\s*)((in|on|at|by|from|for|to|up\s+to|since|until)\s+)?"
+    r"(what|wat|wht|when|wen|where|whr|which|who|whom|whose|why|how|hw|is|are|do|does|can|could|"
+    r"should|must|may|will|would|am|if|explain|describe|tell\s+me)\b|"
+    r"\b(on|in|at|by|from|for|to|until|since)\s+(which|what|whose)\b|"
+    r"\b(bushe|kodi|liti|lilali|cinshi|chinshi|chani|chiyani|bwanji|zingati|angati|shinga|nshi)\b",
+    re.I,
 )
 _FIRST_PERSON_RE = re.compile(r"\b(i|i'm|im|i've|ive|i'd|we|we're|us|ine|ifwe|ife)\b", re.I)
 # The position of an account or a case ("how much do we owe", "which documents are
@@ -249,14 +291,32 @@ def before_gate(session: SessionState, result: IntentResult, confident: bool, no
 
 def after_gate(session: SessionState, intent: str, norm: Normalised) -> Decision:
     """The gate let ``intent`` through: the KB, live data or the template answers it."""
+    if intent == "out_of_scope":
+        return _out_of_scope(session, norm)
     if intent in KB_INTENTS:
         passage = knowledge.best(norm.text, language=session.language)
-        if passage is not None and intent == "out_of_scope" and passage.score < OUT_OF_SCOPE_KB_MIN_SCORE:
-            passage = None
         return Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, intent, passage)
     if intents.intent_config(intent).needs_live_data and session.is_verified:
         return Decision(Source.LIVE, LIVE_DATA, intent)
     return Decision(Source.TEMPLATE, TEMPLATE, intent)
+
+
+def _out_of_scope(session: SessionState, norm: Normalised) -> Decision:
+    """Out of scope is declined, unless the KB clearly answers it: a strong match, or
+    a question naming no other body that matches two of an article's topic words."""
+    found = knowledge.match(norm.text, language=session.language)
+    if found.passage is not None and found.answers_well and found.score >= OUT_OF_SCOPE_KB_MIN_SCORE:
+        return Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, "out_of_scope", found.passage)
+    if (
+        found.passage is not None
+        and found.answers_well
+        and found.score >= OUT_OF_SCOPE_TOPIC_KB_MIN_SCORE
+        and found.topic_words >= 2
+        and _QUESTION_RE.search(norm.text)
+        and not intents.names_other_body(norm.text)
+    ):
+        return Decision(Source.KNOWLEDGE, OUT_OF_SCOPE_KB, "out_of_scope", found.passage)
+    return Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, "out_of_scope", None)
 
 
 def is_close(result: IntentResult) -> bool:
@@ -271,40 +331,64 @@ def _close_call_passage(session: SessionState, result: IntentResult, norm: Norma
     """A KB passage when the classifier hesitates and the message needs no personal record.
 
     "What is the minimum monthly pension now?" splits between
-    information_request and payment_inquiry; a good knowledge-base match on a
-    message needing nobody's records answers it better than a clarifying question.
+    information_request and payment_inquiry; a knowledge-base passage that
+    answers it well (the KB's own verdict) answers it better than a clarifying
+    question: the issue's rule is to clarify only when the top two intents are
+    close *and* no passage answers well.
     """
     if Dialogue(session).in_gate or needs_records(norm):
         return None
-    if _PERSONAL_RE.search(norm.text) and not _RULE_QUESTION_RE.search(norm.text):
+    return _general_match(session, norm)
+
+
+def _general_match(session: SessionState, norm: Normalised) -> Passage | None:
+    """The passage answering a message that needs no record, by the KB's own verdict;
+    stricter when the message says "my"/"our" (see :func:`_personal_match_ok`)."""
+    personal = _says_my_or_we(norm.text)
+    if personal and not _QUESTION_RE.search(norm.text):
         return None  # "my thing from before": about their own affairs, not a rule
-    passage = knowledge.best(norm.text, language=session.language)
-    if passage is None or passage.score < CLOSE_CALL_KB_MIN_SCORE:
+    found = knowledge.match(norm.text, language=session.language)
+    if found.passage is None or not found.answers_well:
         return None
-    return passage
+    if personal and not _personal_match_ok(norm, found):
+        return None
+    return found.passage
+
+
+def _says_my_or_we(text: str) -> bool:
+    return bool(_PERSONAL_RE.search(text) or _FIRST_PERSON_RE.search(text))
+
+
+def _personal_match_ok(norm: Normalised, found: knowledge.Match) -> bool:
+    """A question with "my"/"we" is general when its passage scores a clear match or
+    matches two or more of the article's topic words; with a local-language
+    possessive, a strong score on two topic words."""
+    if _LOCAL_POSSESSIVE_RE.search(norm.text):
+        return (
+            found.topic_words >= PERSONAL_KB_MIN_TOPIC_WORDS and found.score >= LOCAL_POSSESSIVE_KB_MIN_SCORE
+        )
+    return found.topic_words >= PERSONAL_KB_MIN_TOPIC_WORDS or found.score >= PERSONAL_KB_MIN_SCORE
 
 
 def _general_passage(session: SessionState, intent: str, norm: Normalised) -> Passage | None:
     """A KB passage for a general question under a personal intent, before any verification.
 
-    "When are assessments due?" or "Documents needed" classify as
-    employer_contributions / document_status, which need a verified person.
-    Asking for an NRC to tell someone a public fact is wrong, so a message that
-    names nobody's records (no "my"/"our", no NRC, claim or phone number) and
-    has a clear knowledge-base match is answered from the KB. Anything
-    personal still goes through the gate.
+    "When are assessments due?" or "When is our annual assessment due?" classify
+    as employer_contributions, which needs a verified person. Asking for an NRC
+    to tell someone a public fact is wrong, so a question that needs nobody's
+    records (no NRC, claim or phone number, nothing about the state of their
+    own case: see :func:`needs_records`) and that the knowledge base answers
+    well is answered from it, "my" and "we" or not. Anything personal still goes
+    through the gate.
     """
     if Dialogue(session).in_gate or not intents.intent_config(intent).requires_auth:
         return None
-    if needs_records(norm) or (session.is_verified and not _RULE_QUESTION_RE.search(norm.text)):
+    if needs_records(norm) or (session.is_verified and not _QUESTION_RE.search(norm.text)):
         return None
-    personal = bool(_PERSONAL_RE.search(norm.text) or _FIRST_PERSON_RE.search(norm.text))
-    if personal and not _RULE_QUESTION_RE.search(norm.text):
-        return None  # "I want to know about my payments": a request about their own records
-    passage = knowledge.best(norm.text, language=session.language)
-    if passage is not None and passage.score >= GENERAL_KB_MIN_SCORE:
+    passage = _general_match(session, norm)
+    if passage is not None:
         return passage
-    if personal or not _general_question(norm.text):
+    if _says_my_or_we(norm.text) or not _general_question(norm.text):
         return None
     # Phrased as a question about the rules, not the person's position: a decent
     # match answers it better than asking for an NRC.
@@ -317,16 +401,20 @@ def _general_passage(session: SessionState, intent: str, norm: Normalised) -> Pa
 def needs_records(norm: Normalised) -> bool:
     """Whether answering needs the person's own records: an NRC, claim, phone or
     employer number; a question about their records' state ("where is my payment",
-    "is my claim approved", "how much do we owe"); a local-language "my ...";
-    or "I"/"we" with an account's position. "my"/"our" alone do not: "what
-    documents do I need for my claim?" is a question about the rules."""
+    "is my claim approved", "how much do we owe", "claim yandi ili kuti");
+    a local-language "my ..." that is no question; or "I"/"we" with an
+    account's position. "my"/"our" alone do not: "what documents do I need for
+    my claim?" is a question about the rules (and a local-language one is
+    answered from the KB only on a strong match: :func:`_personal_match_ok`)."""
     if norm.nrcs or norm.claim_numbers or norm.phones or norm.otp_code:
         return True
     text = norm.text
-    if _EMPLOYER_NUMBER_RE.search(text) or _RECORD_STATE_RE.search(text) or _LOCAL_POSSESSIVE_RE.search(text):
+    if _EMPLOYER_NUMBER_RE.search(text) or _RECORD_STATE_RE.search(text):
         return True
-    personal = _FIRST_PERSON_RE.search(text) or _PERSONAL_RE.search(text)
-    if personal and asked(text) is not Asked.OVERVIEW:
+    if _LOCAL_POSSESSIVE_RE.search(text) and not _QUESTION_RE.search(text):
+        return True
+    personal = _FIRST_PERSON_RE.search(text) or _PERSONAL_RE.search(text) or _LOCAL_POSSESSIVE_RE.search(text)
+    if personal and (_HAPPENED_RE.search(text) or asked(text) is not Asked.OVERVIEW):
         return True  # "when will I be paid", "which documents are missing"
     return bool(personal and _ACCOUNT_RE.search(text))
 

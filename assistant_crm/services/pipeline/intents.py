@@ -251,6 +251,11 @@ DOMAIN_MARK_ENABLED = True
 _MARKS = frozenset({OTHER_BODY_MARK, NO_DOMAIN_MARK})
 
 
+def names_other_body(text: str) -> bool:
+    """Whether ``text`` names another institution (NAPSA, NHIMA, ZRA, a university...)."""
+    return bool(_OTHER_BODY_RE.search(_strip_accents((text or "").lower())))
+
+
 def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
