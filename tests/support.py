@@ -232,6 +232,9 @@ UNCLEAR_CANDIDATES = (
     "the issue",
     "ehh",
     "the one",
+    "erm",
+    "uhm",
+    "err the thing",
 )
 
 

@@ -513,12 +513,14 @@ def _features(texts: list[str]) -> tuple[dict[str, int], dict[str, int], np.ndar
     )
 
 
-def train(definitions: list[dict[str, Any]], source: str = "fixtures") -> _Model:
-    """Fit the classifier on the examples of ``definitions`` (rows of Intent Definition)."""
+def training_set(definitions: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[str, IntentConfig]]:
+    """The normalised examples, their intents and each intent's flags, in a fixed order."""
     texts: list[str] = []
     labels: list[str] = []
     configs: dict[str, IntentConfig] = {}
-    for row in definitions:
+    # In name order: the same definitions give the same model whether they come
+    # from the fixtures file or from the store (in whatever order it lists them).
+    for row in sorted(definitions, key=lambda r: str(r.get("intent_name") or r.get("name") or "").strip()):
         name = (row.get("intent_name") or row.get("name") or "").strip()
         if not name:
             continue
@@ -530,6 +532,12 @@ def train(definitions: list[dict[str, Any]], source: str = "fixtures") -> _Model
         for example in _examples(row):
             texts.append(normalise_text(example))
             labels.append(name)
+    return texts, labels, configs
+
+
+def train(definitions: list[dict[str, Any]], source: str = "fixtures") -> _Model:
+    """Fit the classifier on the examples of ``definitions`` (rows of Intent Definition)."""
+    texts, labels, configs = training_set(definitions)
     if len(set(labels)) < 2:
         raise ValueError("intent classifier needs examples for at least two intents")
     # Imported here: SciPy's import is CPU a worker loading the cached model never needs.
