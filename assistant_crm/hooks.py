@@ -72,6 +72,14 @@ default_log_clearing_doctypes = {
     "Chat History": 365,
 }
 
+# The engine pins the creation time of the rows it writes for a reason (a message's
+# arrival, the audit chain's hash): restore it after Frappe stamps "now" on insert,
+# instead of a second UPDATE per row (runtime/frappe.py, FrappeStore.insert).
+doc_events = {
+    doctype: {"before_insert": "assistant_crm.runtime.frappe.pin_creation"}
+    for doctype in ("Chat History", "Assistant Audit Log")
+}
+
 # Cache invalidation on change of Intent Definition, Knowledge Base Article and
 # Response Template is done in their controllers (on_update / on_trash), not
 # in doc_events, so it also runs when fixtures are synced.

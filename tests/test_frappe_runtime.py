@@ -434,6 +434,47 @@ def test_insert_clash_is_a_duplicate_error_without_a_leftover_message(fake_frapp
         m.FrappeStore().insert("Omnichannel Message", {"bogus": 1})
 
 
+def test_insert_pins_creation_in_before_insert_without_a_second_update(fake_frappe):
+    """Frappe stamps creation with "now" on insert; the engine's pinned time comes back
+    through the before_insert hook (pin_creation), so no UPDATE follows the INSERT.
+    Links are not re-checked (the engine writes links it has just read)."""
+    fr, m = fake_frappe
+    updates: list[tuple] = []
+    fr.db = types.SimpleNamespace(set_value=lambda *a, **kw: updates.append((a, kw)))
+    fr.get_meta = lambda doctype: types.SimpleNamespace(fields=[_DF("text", "Text")])
+    seen: dict[str, Any] = {}
+
+    class Doc(_Dict):
+        def insert(self, ignore_permissions=None, set_name=None):
+            seen["ignore_links"] = self.flags.ignore_links
+            self.creation = "2026-11-29 22:00:00.000001"  # Frappe's own stamp
+            if hooked:
+                m.pin_creation(self, "before_insert")
+            self.name = "row1"
+
+    def get_doc(values):
+        doc = Doc(values)
+        doc.flags = _Dict()
+        return doc
+
+    fr.get_doc = get_doc
+    pinned = "2026-11-29 21:59:58.123456"
+    hooked = True
+    assert m.FrappeStore().insert("Chat History", {"text": "hi", "creation": pinned}) == "row1"
+    assert seen["ignore_links"] is True and updates == []
+    # A DocType without the hook still gets its pinned time, written back once.
+    hooked = False
+    m.FrappeStore().insert("Chat History", {"text": "hi", "creation": pinned})
+    assert updates == [(("Chat History", "row1", "creation", pinned), {"update_modified": False})]
+
+
+def test_pin_creation_is_hooked_for_the_doctypes_whose_creation_the_engine_pins():
+    import assistant_crm.hooks as h
+
+    for doctype in ("Chat History", "Assistant Audit Log"):
+        assert h.doc_events[doctype]["before_insert"] == "assistant_crm.runtime.frappe.pin_creation"
+
+
 def test_settings_are_read_once_per_site_until_saved(fake_frappe):
     """A turn reads 20-30 settings: one read of the Single (passwords decrypted
     once) per site and process, read again only after a save commits."""

@@ -186,6 +186,15 @@ class FrappeStore:
         doc = frappe.get_doc({"doctype": doctype, **data})
         # Controllers that refuse edits from the desk (the audit log) accept the engine's insert.
         doc.flags.from_engine = True
+        # The engine links only rows it has just read or written (its session, the
+        # current user), and the standalone store checks no links either; Frappe's
+        # check costs a query per Link field on every message.
+        doc.flags.ignore_links = True
+        if creation is not None:
+            # Frappe stamps creation with "now" on insert; the engine may pin it (the
+            # message's arrival, the audit chain hashes it). pin_creation (before_insert,
+            # after that stamp) puts it back, so no second UPDATE is needed.
+            doc.flags.pinned_creation = creation
         messages = _message_count()
         try:
             doc.insert(ignore_permissions=True, set_name=name or None)
@@ -197,9 +206,8 @@ class FrappeStore:
         except frappe.ValidationError as e:  # mandatory, link, select and controller checks
             _drop_messages(messages)
             raise errors.ValidationError(f"{doctype}: {e}") from None
-        if creation is not None:
-            # Frappe sets creation itself on insert; the engine may pin it (the audit
-            # chain hashes it), so write it back unchanged.
+        if creation is not None and doc.get("creation") != creation:
+            # A DocType without the pin_creation hook: write it back unchanged.
             frappe.db.set_value(doctype, doc.name, "creation", creation, update_modified=False)
         _mark_commit()
         return str(doc.name)
@@ -309,6 +317,14 @@ class FrappeStore:
 
     def commit(self) -> None:
         frappe.db.commit()
+
+
+def pin_creation(doc: Any, method: str | None = None) -> None:
+    """``before_insert`` (hooks ``doc_events``): the creation time the engine pinned
+    (:meth:`FrappeStore.insert`), restored after Frappe stamped its own."""
+    pinned = doc.flags.get("pinned_creation")
+    if pinned is not None:
+        doc.creation = pinned
 
 
 class FrappeCache:
