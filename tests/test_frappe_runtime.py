@@ -468,6 +468,49 @@ def test_insert_pins_creation_in_before_insert_without_a_second_update(fake_frap
     assert updates == [(("Chat History", "row1", "creation", pinned), {"update_modified": False})]
 
 
+def test_after_commit_defers_to_frappes_callbacks_once_per_key(fake_frappe):
+    """Like the standalone store: nothing runs before the commit; the same key once per transaction."""
+    import collections
+
+    fr, m = fake_frappe
+
+    class CallbackManager:  # Frappe v15's frappe.utils.CallbackManager, as far as we use it
+        def __init__(self):
+            self._functions = collections.deque()
+
+        def add(self, fn):
+            self._functions.append(fn)
+
+        def run(self):
+            while self._functions:
+                self._functions.popleft()()
+
+    fr.db = types.SimpleNamespace(after_commit=CallbackManager())
+    ran: list[str] = []
+    store = m.FrappeStore()
+    store.after_commit(lambda: ran.append("a"), key=("live", "s1"))
+    store.after_commit(lambda: ran.append("a again"), key=("live", "s1"))
+    store.after_commit(lambda: ran.append("b"), key=("live", "s2"))
+    store.after_commit(lambda: ran.append("c"))
+    assert ran == []
+    fr.db.after_commit.run()  # the commit
+    assert ran == ["a", "b", "c"]
+    store.after_commit(lambda: ran.append("a, next transaction"), key=("live", "s1"))
+    fr.db.after_commit.run()
+    assert ran[-1] == "a, next transaction"
+
+
+def test_field_types_are_read_once_per_site_and_doctype(fake_frappe):
+    fr, m = fake_frappe
+    calls: list[str] = []
+    fr.get_meta = lambda doctype: calls.append(doctype) or types.SimpleNamespace(fields=[_DF("text", "Text")])
+    for _ in range(3):
+        assert m._field_types("Chat History") == {"text": "Text"}
+    fr.local.site = "site-b.local"
+    m._field_types("Chat History")
+    assert calls == ["Chat History", "Chat History"]
+
+
 def test_pin_creation_is_hooked_for_the_doctypes_whose_creation_the_engine_pins():
     import assistant_crm.hooks as h
 
