@@ -70,3 +70,18 @@ def test_to_iso_and_to_store_round_trip(rt):
     assert times.to_store(datetime(2026, 11, 29, 19, 4, tzinfo=timezone.utc)) == naive_local
     assert times.to_store(naive_local) == naive_local
     assert times.to_iso(None) is None
+
+
+def test_staff_console_and_make_com_times_use_the_site_zone(rt):
+    """The agent API's times carry the site's offset (the console read naive ones as
+    UTC), and the Make.com replay window compares real Unix seconds."""
+    from assistant_crm.api import agent
+    from assistant_crm.services.dialogue import handoff
+
+    rt.clock = LusakaClock()
+    naive_local = datetime(2026, 11, 29, 21, 4, 0)
+    assert agent._iso(naive_local) == "2026-11-29T21:04:00+02:00"
+    assert times.unix(naive_local) == datetime(2026, 11, 29, 19, 4, tzinfo=timezone.utc).timestamp()
+    assert times.utc_iso(naive_local) == "2026-11-29T19:04:00Z"
+    assert abs(times.unix(rt.clock.now()) - datetime.now(timezone.utc).timestamp()) < 300
+    assert handoff.waiting_info("no-such-session")["waiting_since"] is None

@@ -89,6 +89,21 @@ def test_business_hours_windows_holidays_and_next_opening():
     assert hours.open_since(MONDAY_10AM) == datetime(2026, 11, 30, 6, 0)
 
 
+def test_business_hours_on_a_site_clock_in_local_time(rt):
+    """Under Frappe the clock gives the site's local time (Africa/Lusaka), not UTC:
+    16:30 on a Monday is open and 17:00 closed, as on the office wall."""
+    from tests.test_chat_times import LusakaClock
+
+    rt.clock = LusakaClock()
+    hours = business_hours.parse(HOURS, "", "Africa/Lusaka")
+    assert hours.is_open(datetime(2026, 11, 30, 16, 30))
+    assert not hours.is_open(datetime(2026, 11, 30, 17, 0))
+    assert not hours.is_open(datetime(2026, 11, 30, 7, 59))
+    assert hours.open_since(datetime(2026, 11, 30, 10, 0)) == datetime(2026, 11, 30, 8, 0)
+    assert hours.next_opening(datetime(2026, 12, 4, 17, 30)) == datetime(2026, 12, 5, 8, 0)
+    assert hours.local_label(datetime(2026, 12, 5, 8, 0)) == "Sat 08:00"
+
+
 def test_business_hours_forms_and_typos():
     every_day = business_hours.parse("Daily 00:00-24:00")
     assert every_day.is_open(datetime(2026, 12, 6, 23, 59))

@@ -21,7 +21,7 @@ from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request
 from assistant_crm.services.delivery import to_person
 from assistant_crm.services.dialogue import csat, handoff
 from assistant_crm.services.dialogue.state import Dialogue
-from assistant_crm.services.infra import live
+from assistant_crm.services.infra import live, times
 from assistant_crm.services.infra.errors import DuplicateError, NotFound, ValidationError
 from assistant_crm.services.infra.masking import mask_phone
 from assistant_crm.services.infra.ports import get_runtime
@@ -98,8 +98,10 @@ def display_name(session: SessionState) -> str:
 
 
 def _iso(value: Any) -> str | None:
+    """A stored time with its offset (the console reads naive times as UTC; under
+    Frappe they are in the site's zone)."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return times.to_iso(value)
     return str(value) if value else None
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant_crm.api.endpoint import ROLE_AGENT, ROLE_MANAGER, current_request, endpoint
-from assistant_crm.services.infra import metrics
+from assistant_crm.services.infra import metrics, times
 from assistant_crm.services.infra.errors import NotFound, ValidationError
 from assistant_crm.services.infra.masking import mask_phone, mask_text
 from assistant_crm.services.infra.ports import get_runtime
@@ -528,7 +528,7 @@ def content_gaps(from_date: Any = None, to_date: Any = None, limit: Any = 50) ->
                 "conversations": len(g["sessions"]),
                 "reasons": sorted(g["reasons"]),
                 "examples": [t for t, _ in g["texts"].most_common(3)],
-                "last_seen": g["last_seen"].isoformat() if g["last_seen"] else None,
+                "last_seen": times.to_iso(g["last_seen"]) if g["last_seen"] else None,
             }
         )
     out.sort(key=lambda g: (-g["count"], g["question"]))
@@ -604,8 +604,8 @@ def search_conversations(
                 "status": s.status,
                 "assigned_agent": s.assigned_agent,
                 "verified": s.is_verified,
-                "created": created.isoformat() if created else None,
-                "last_activity": s.last_activity.isoformat() if s.last_activity else None,
+                "created": times.to_iso(created) if created else None,
+                "last_activity": times.to_iso(s.last_activity) if s.last_activity else None,
                 "message_count": s.message_count,
             }
         )
@@ -659,7 +659,7 @@ def export_person(session_id: Any = None) -> dict[str, Any]:
         )
     _audit("export_person", row["name"], {"matched_by": sorted(match), "conversations": len(conversations)})
     return {
-        "exported_at": get_runtime().clock.now().isoformat(),
+        "exported_at": times.to_iso(get_runtime().clock.now()),
         "exported_by": _caller(),
         "matched_by": sorted(match),
         "conversations": json.loads(json.dumps(conversations, default=str)),

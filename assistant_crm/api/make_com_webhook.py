@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timezone
 from typing import Any
 
 from assistant_crm.api.endpoint import current_request, endpoint
@@ -10,6 +9,7 @@ from assistant_crm.api.webhooks import RUNTIME_BODY_CAP, guard, parse_json, stor
 from assistant_crm.services.delivery import webhook_log
 from assistant_crm.services.delivery.channels import make_com_in
 from assistant_crm.services.delivery.channels.inbound import PLATFORMS
+from assistant_crm.services.infra import times
 from assistant_crm.services.infra.errors import AuthenticationError
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.infra.signatures import constant_equals, verify_make_com_signature
@@ -30,7 +30,7 @@ def make_com_webhook() -> dict[str, Any]:
                 "platforms": list(PLATFORMS),
                 "event_types": ["message", "status"],
                 "signature_required": rt.settings.is_set("make_com_webhook_secret"),
-                "time": rt.clock.now().replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z"),
+                "time": times.utc_iso(rt.clock.now()),
             }
         api_key = rt.settings.str("make_com_api_key")
         given = req.header("X-API-Key")
@@ -42,7 +42,8 @@ def make_com_webhook() -> dict[str, Any]:
             raise AuthenticationError("X-API-Key is not valid")
         secret = rt.settings.str("make_com_webhook_secret")
         if secret:
-            now = rt.clock.now().replace(tzinfo=timezone.utc).timestamp()
+            # Unix seconds of now: a Frappe site's clock is local time, not UTC.
+            now = times.unix(rt.clock.now())
             check = verify_make_com_signature(
                 secret, req.body, req.header("X-Signature"), req.header("X-Timestamp"), now
             )

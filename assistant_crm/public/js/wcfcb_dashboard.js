@@ -113,7 +113,7 @@
 
 	function parseDate(s) {
 		if (!s) return null;
-		// The server speaks naive UTC.
+		// Times carry their offset (the site's zone under Frappe); a naive one is UTC.
 		var iso = String(s).replace(" ", "T");
 		if (!/[zZ]|[+-]\d\d:?\d\d$/.test(iso)) iso += "Z";
 		var d = new Date(iso);

@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from assistant_crm.services.infra import times
 from assistant_crm.services.infra.ports import get_runtime
 
 log = logging.getLogger("assistant_crm.assignment")
@@ -73,7 +74,7 @@ def availability() -> list[dict[str, Any]]:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
+    return times.to_iso(value) if isinstance(value, datetime) else (str(value) if value else None)
 
 
 def _rotation(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,8 +11,9 @@ environment and a JSON file):
   name (``2026-12-25 Christmas Day``): closed all day.
 * ``business_timezone``: an IANA zone, ``Africa/Lusaka`` by default.
 
-The engine's clock gives naive UTC datetimes; every function here takes and
-returns those, and converts to local time inside.
+Every function here takes and returns naive datetimes as the engine's clock
+gives them: UTC standalone, the site's time zone under Frappe
+(``times.store_zone()``), and converts to the Board's local time inside.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from assistant_crm.services.infra.times import store_zone
 
 log = logging.getLogger("assistant_crm.business_hours")
 
@@ -51,38 +54,40 @@ class BusinessHours:
         """The opening hours as people read them: "Mon-Fri 08:00-17:00; Sat 08:00-12:00"."""
         return "; ".join(self.lines)
 
-    def _local(self, now_utc: datetime) -> datetime:
-        return now_utc.replace(tzinfo=timezone.utc).astimezone(self.tz)
+    def _local(self, now: datetime) -> datetime:
+        # Naive clock time is in the store's zone: taking it for UTC put a Zambian
+        # Frappe site's office hours two hours early.
+        return now.replace(tzinfo=store_zone()).astimezone(self.tz)
 
-    def _to_utc(self, local: datetime) -> datetime:
-        return local.astimezone(timezone.utc).replace(tzinfo=None)
+    def _to_clock(self, local: datetime) -> datetime:
+        return local.astimezone(store_zone()).replace(tzinfo=None)
 
-    def is_holiday(self, now_utc: datetime) -> bool:
-        return self._local(now_utc).date() in self.holidays
+    def is_holiday(self, now: datetime) -> bool:
+        return self._local(now).date() in self.holidays
 
-    def is_open(self, now_utc: datetime) -> bool:
-        """Whether staff are at work at ``now_utc`` (naive UTC)."""
-        return self.open_since(now_utc) is not None
+    def is_open(self, now: datetime) -> bool:
+        """Whether staff are at work at ``now`` (naive clock time)."""
+        return self.open_since(now) is not None
 
-    def open_since(self, now_utc: datetime) -> datetime | None:
-        """When the current opening window began (naive UTC), or None when closed.
+    def open_since(self, now: datetime) -> datetime | None:
+        """When the current opening window began (naive clock time), or None when closed.
         Always open: the start of time, so waits count from when they began."""
         if self.always_open:
             return datetime.min
-        local = self._local(now_utc)
+        local = self._local(now)
         if local.date() in self.holidays:
             return None
         for start, end in self.windows.get(local.weekday(), ()):
             if start <= local.time() < end:
-                return self._to_utc(datetime.combine(local.date(), start, tzinfo=self.tz))
+                return self._to_clock(datetime.combine(local.date(), start, tzinfo=self.tz))
         return None
 
-    def next_opening(self, now_utc: datetime) -> datetime | None:
-        """The next time staff are at work after ``now_utc`` (naive UTC); None when always open
+    def next_opening(self, now: datetime) -> datetime | None:
+        """The next time staff are at work after ``now`` (naive clock time); None when always open
         or no window is configured in the next two weeks (all holidays)."""
         if self.always_open:
             return None
-        local = self._local(now_utc)
+        local = self._local(now)
         for offset in range(15):
             day = local.date() + timedelta(days=offset)
             if day in self.holidays:
@@ -90,12 +95,12 @@ class BusinessHours:
             for start, _end in self.windows.get(day.weekday(), ()):
                 opening = datetime.combine(day, start, tzinfo=self.tz)
                 if opening > local:
-                    return self._to_utc(opening)
+                    return self._to_clock(opening)
         return None
 
-    def local_label(self, when_utc: datetime) -> str:
+    def local_label(self, when: datetime) -> str:
         """A local time as "Mon 08:00"."""
-        local = self._local(when_utc)
+        local = self._local(when)
         return f"{_DAY_NAMES[local.weekday()]} {local:%H:%M}"
 
 

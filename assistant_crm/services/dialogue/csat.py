@@ -26,6 +26,7 @@ from typing import Any
 
 from assistant_crm.services.dialogue import outreach
 from assistant_crm.services.dialogue.state import Dialogue
+from assistant_crm.services.infra import times
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage, Rendered, Reply, SessionState
 from assistant_crm.services.pipeline import context, templates
@@ -267,7 +268,7 @@ def for_conversation(session_name: str) -> dict[str, Any]:
     return {
         "csat": int(row["csat"]) if row.get("csat") else None,
         "csat_comment": row.get("csat_comment") or "",
-        "csat_at": at.isoformat() if isinstance(at, datetime) else None,
+        "csat_at": times.to_iso(at) if isinstance(at, datetime) else None,
         "csat_asked": bool(row.get("csat_asked_at")),
     }
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from assistant_crm.services.dialogue import assignment, business_hours, outreach
 from assistant_crm.services.dialogue.state import Dialogue
+from assistant_crm.services.infra import times
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import InboundMessage, Rendered, Reply, SessionState
 from assistant_crm.services.pipeline import context, templates
@@ -346,7 +347,7 @@ def waiting_info(session_name: str) -> dict[str, Any]:
     row = get_runtime().store.get(SESSION, session_name) or {}
     since = row.get("waiting_since")
     return {
-        "waiting_since": since.isoformat() if isinstance(since, datetime) else None,
+        "waiting_since": times.to_iso(since) if isinstance(since, datetime) else None,
         "queue_position": queue_position(session_name, since) if row.get("status") == WAITING else None,
         "handoff_reason": row.get("handoff_reason") or "",
         "handoff_stage": row.get("handoff_stage") or "",

@@ -45,3 +45,15 @@ def to_store(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value
     return value.astimezone(store_zone()).replace(tzinfo=None)
+
+
+def unix(value: datetime) -> float:
+    """Unix seconds of a clock time (naive: in the store's zone, as ``rt.clock.now()`` gives it)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=store_zone())
+    return value.timestamp()
+
+
+def utc_iso(value: datetime) -> str:
+    """A clock time as UTC ISO 8601 with ``Z`` (``2026-11-29T19:04:00Z``)."""
+    return datetime.fromtimestamp(unix(value), timezone.utc).replace(tzinfo=None).isoformat() + "Z"
