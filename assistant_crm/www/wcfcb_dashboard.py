@@ -17,7 +17,9 @@ no_cache = 1
 def get_context(context):
     if frappe.session.user == "Guest":
         frappe.local.flags.redirect_location = "/login?redirect-to=/wcfcb_dashboard"
-        raise frappe.Redirect
+        # 302, not Frappe's default 301: a permanent redirect is remembered by the
+        # browser, which would keep sending a logged-in agent to /login.
+        raise frappe.Redirect(302)
     if not set(STAFF_ROLES) & set(frappe.get_roles()):
         raise frappe.PermissionError("The staff console is for Assistant CRM agents and managers")
     context.no_cache = 1

@@ -24,3 +24,18 @@ class TestChatSession(FrappeTestCase):
         session.save(ignore_permissions=True)
         self.assertEqual(session.assigned_agent, frappe.session.user)
         self.assertEqual(frappe.db.count("Assistant Audit Log", {"action": "session.updated"}), before + 1)
+
+    def test_staff_console_page_sends_a_guest_to_login_with_a_temporary_redirect(self):
+        """/wcfcb_dashboard: a guest gets a 302 to /login (a 301 would be remembered by
+        the browser after logging in); a user without a staff role a PermissionError."""
+        from assistant_crm.www import wcfcb_dashboard
+
+        user = frappe.session.user
+        try:
+            frappe.set_user("Guest")
+            with self.assertRaises(frappe.Redirect) as raised:
+                wcfcb_dashboard.get_context(frappe._dict())
+            self.assertEqual(raised.exception.http_status_code, 302)
+            self.assertEqual(frappe.local.flags.redirect_location, "/login?redirect-to=/wcfcb_dashboard")
+        finally:
+            frappe.set_user(user)
