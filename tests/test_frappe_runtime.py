@@ -500,6 +500,14 @@ def test_after_commit_defers_to_frappes_callbacks_once_per_key(fake_frappe):
     assert ran[-1] == "a, next transaction"
 
 
+def test_new_snapshot_commits_so_a_long_poll_sees_other_commits(fake_frappe):
+    fr, m = fake_frappe
+    commits: list[int] = []
+    fr.db = types.SimpleNamespace(commit=lambda: commits.append(1))
+    m.FrappeStore().new_snapshot()
+    assert commits == [1]
+
+
 def test_field_types_are_read_once_per_site_and_doctype(fake_frappe):
     fr, m = fake_frappe
     calls: list[str] = []

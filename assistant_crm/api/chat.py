@@ -175,9 +175,14 @@ def _wait_for_messages(
     deadline = time.monotonic() + wait
     signals = message_signals.signals()
     if signals is None or wait <= 0:
+        # Under Frappe the request is one REPEATABLE READ transaction: every read would
+        # see the snapshot of the first, and the agent's reply only after the wait.
+        new_snapshot = getattr(get_runtime().store, "new_snapshot", None)
         messages = _messages_after(session_name, after, skip, hide_personal)
         while not messages and time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL_SECONDS)
+            if callable(new_snapshot):
+                new_snapshot()
             messages = _messages_after(session_name, after, skip, hide_personal)
         return messages
     with signals.listen(session_name) as woken:

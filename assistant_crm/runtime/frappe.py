@@ -333,6 +333,15 @@ class FrappeStore:
     def commit(self) -> None:
         frappe.db.commit()
 
+    def new_snapshot(self) -> None:
+        """Let the next read see what other transactions committed since this one began.
+
+        A Frappe request is one transaction at MariaDB's REPEATABLE READ: every
+        plain SELECT sees the snapshot taken by the first, so a long-poll that
+        re-reads in a loop would never see the agent's reply. Committing ends it
+        (what this request wrote so far is committed, as it would be at its end)."""
+        frappe.db.commit()
+
     def after_commit(self, fn: Callable[[], Any], key: Any = None) -> None:
         """Call ``fn`` once the request's (or job's) transaction commits, never if it
         rolls back, as the standalone store does; callbacks with the same ``key`` run

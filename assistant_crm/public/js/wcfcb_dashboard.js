@@ -139,7 +139,6 @@
 		return Math.floor(sec / 86400) + "d";
 	}
 
-	function isoDay(d) { return d.toISOString().slice(0, 10); }
 
 	function channelChip(ch) {
 		return h("span", { class: "chan chan-" + ch, title: CHANNEL_NAMES[ch] || ch, text: CHANNEL_TAGS[ch] || String(ch || "?").slice(0, 3).toUpperCase() });
@@ -492,13 +491,14 @@
 
 	function loadAnalytics() {
 		var form = $("analytics-range");
-		if (!form.from_date.value) {
-			var to = new Date();
-			var from = new Date(Date.now() - 13 * 86400000);
-			form.from_date.value = isoDay(from);
-			form.to_date.value = isoDay(to);
-		}
-		api("GET", "dashboard.get_analytics", { from_date: form.from_date.value, to_date: form.to_date.value }).then(function (a) {
+		// The first time, the server picks the last 14 days of the site's calendar (a
+		// Frappe site's "today" is in its own time zone, not the browser's UTC date).
+		var range = form.from_date.value ? { from_date: form.from_date.value, to_date: form.to_date.value } : {};
+		api("GET", "dashboard.get_analytics", range).then(function (a) {
+			if (!form.from_date.value && a.range) {
+				form.from_date.value = a.range.from;
+				form.to_date.value = a.range.to;
+			}
 			var t = a.totals;
 			clear($("kpis")).append(
 				kpi("Conversations", String(t.conversations), t.messages + " messages"),
