@@ -296,11 +296,19 @@
 		if (status) setStatus(status);
 	}
 
+	function pushed() {
+		// Subscribed and the socket is really up: a page can have frappe.realtime while
+		// socket.io is unreachable (not running, not proxied); then long-poll as without it.
+		var rt = window.frappe && window.frappe.realtime;
+		return realtime && !!(rt && rt.socket && rt.socket.connected);
+	}
+
 	function poll(gen) {
 		if (gen !== pollGen || !sid) return;
 		// With Frappe realtime pushing agent replies, a cheap check now and then is a safety net
 		// that keeps Frappe's few web workers free of 20-second long-polls.
-		var q = "?session_id=" + encodeURIComponent(sid) + "&timeout=" + (realtime ? 0 : 20) + (since ? "&since=" + encodeURIComponent(since) : "");
+		var push = pushed();
+		var q = "?session_id=" + encodeURIComponent(sid) + "&timeout=" + (push ? 0 : 20) + (since ? "&since=" + encodeURIComponent(since) : "");
 		call("get_messages", {
 			query: q,
 			timeout: 30000,
@@ -311,7 +319,7 @@
 			function (r) {
 				r = r || {};
 				receive(r.messages, r.status, r.last_id);
-				setTimeout(function () { poll(gen); }, realtime ? 30000 : 250);
+				setTimeout(function () { poll(gen); }, push ? 30000 : 250);
 			},
 			function (e) {
 				// Unknown/expired session: start afresh rather than poll forever.
