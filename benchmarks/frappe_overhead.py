@@ -8,7 +8,7 @@ for that reason. Two modes::
     .venv/bin/python benchmarks/frappe_overhead.py --url http://SITE:8000 --first
 
     # warm: N pings and N send_message, interleaved, sequential
-    .venv/bin/python benchmarks/frappe_overhead.py --url http://SITE:8000 --requests 200
+    .venv/bin/python benchmarks/frappe_overhead.py --url http://SITE:8000 --requests 200 [--server-pid PID]
 
 ``--first`` times the very first ``send_message`` the worker serves (the
 classifier must come from the model cache, not be trained). The warm mode
@@ -16,7 +16,9 @@ alternates one ping and one ``send_message`` so both see the same machine load;
 each visitor asks 5 questions in one session, then a new visitor starts (a
 session is created every 5th message). The site's ``chat_rate_limit_per_minute``
 must be 0 (no limit) or high enough for the run. Prints one JSON object:
-medians and p90 in ms, the ratio of the medians, and the load average.
+medians and p90 in ms, the ratio of the medians, and the load average; with
+``--server-pid`` (the only web worker's pid, same machine) also the worker's CPU
+ms per ping and per ``send_message``, which a busy machine distorts far less.
 """
 
 from __future__ import annotations
@@ -72,6 +74,34 @@ def first(url: str) -> dict:
     return {"first_send_message_ms": round(elapsed, 1), "second_send_message_ms": round(again, 1)}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux ``/proc``), in seconds."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(url: str, n: int, pid: int) -> dict:
+    """CPU ms the web worker spends per ping and per send_message (n of each, one after the
+    other): less sensitive to a busy machine than wall-clock medians."""
+    http = requests.Session()
+    before = _cpu_seconds(pid)
+    for _ in range(n):
+        _ping(http, url)
+    ping_cpu = (_cpu_seconds(pid) - before) / n * 1000
+    session_id = None
+    before = _cpu_seconds(pid)
+    for i in range(n):
+        if i % PER_SESSION == 0:
+            session_id = None
+        _, session_id = _send(http, url, QUESTIONS[i % PER_SESSION], session_id)
+    send_cpu = (_cpu_seconds(pid) - before) / n * 1000
+    return {
+        "server_cpu_ping_ms": round(ping_cpu, 2),
+        "server_cpu_send_message_ms": round(send_cpu, 2),
+        "server_cpu_ratio": round(send_cpu / ping_cpu, 2) if ping_cpu else None,
+    }
+
+
 def warm(url: str, n: int, warmup: int) -> dict:
     http = requests.Session()  # keep-alive, as a browser would
     session_id = None
@@ -105,10 +135,13 @@ def main() -> None:
     ap.add_argument("--first", action="store_true", help="time the first send_message of a fresh worker")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--server-pid", type=int, help="the web worker's pid: also measure its CPU per request")
     args = ap.parse_args()
     url = args.url.rstrip("/")
     load_before = os.getloadavg()[0]
     result = first(url) if args.first else warm(url, args.requests, args.warmup)
+    if args.server_pid and not args.first:
+        result.update(server_cpu(url, args.requests, args.server_pid))
     result["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     print(json.dumps(result))
 

@@ -140,7 +140,7 @@ def test_in_hours_the_person_hears_their_place_and_the_wait_and_agents_take_turn
     assert row["status"] == "waiting_for_agent" and row["waiting_since"] == MONDAY_10AM
     assert row["handoff_reason"] == "asked" and row["handoff_stage"] == "waiting"
     info = handoff.waiting_info(row["name"])
-    assert info["queue_position"] == 1 and info["waiting_since"] == MONDAY_10AM.isoformat()
+    assert info["queue_position"] == 1 and info["waiting_since"] == MONDAY_10AM.isoformat() + "+00:00"
 
 
 def test_in_hours_with_nobody_available_the_person_hears_all_are_busy(rt, clock):
