@@ -38,6 +38,18 @@ def ensure_indexes() -> None:
         add_frappe_indexes(doctype)
 
 
+def compile_app() -> None:
+    """Write the app's bytecode now. A web worker imports the engine on its first
+    request; without ``.pyc`` files (an editable install after an update) it
+    compiles ~200 modules there, about 0.6 s of a visitor's first message."""
+    import compileall
+    from pathlib import Path
+
+    import assistant_crm
+
+    compileall.compile_dir(str(Path(assistant_crm.__file__).parent), quiet=1, workers=1)
+
+
 def after_install() -> None:
     created = ensure_roles()
     ensure_indexes()
@@ -71,3 +83,4 @@ def after_migrate() -> None:
     # Build the intent model for the new content now (saved to the model cache), so
     # no worker trains it on a visitor's first message: each one only loads it.
     call_engine("assistant_crm.services.pipeline.intents.warm_up")
+    call_engine("assistant_crm.install.compile_app")
