@@ -13,7 +13,6 @@ open question (``pending``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -25,21 +24,17 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from assistant_crm.services.infra.versioned_cache import VersionedCache
 from assistant_crm.services.models import INTENTS, IntentResult
 
-if TYPE_CHECKING:
-    from assistant_crm.services.pipeline.linear_svm import LinearSVM
-
 log = logging.getLogger("assistant_crm.intents")
 
 DOCTYPE = "Intent Definition"
 FIXTURES_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "intent_definition.json"
-SOLVER_PATH = Path(__file__).with_name("linear_svm.py")
 
 
 def _default_threshold() -> float:
@@ -346,10 +341,9 @@ def _rule(norm: str, raw: str) -> str | None:
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
-# A linear SVM (the squared-hinge problem of liblinear, solved in NumPy by
-# linear_svm.py so that training imports no scikit-learn): on unseen text it beat
-# logistic regression, SGD, naive Bayes and a calibrated ensemble in the
-# comparison of docs/performance.md. Its scores become probabilities by a
+# A linear SVM (liblinear): on unseen text it beat logistic regression, SGD,
+# naive Bayes and a calibrated ensemble in the comparison of docs/performance.md,
+# and trains in a fraction of the time. Its scores become probabilities by a
 # softmax with one temperature fitted on out-of-fold scores (see _temperature).
 REGULARISATION_C = 1.0
 # Added to the out_of_scope score (in margin units, before the temperature): a
@@ -357,11 +351,8 @@ REGULARISATION_C = 1.0
 # land on the in-scope intent whose words it shares. Chosen by cross-validation
 # over the examples (docs/performance.md).
 OUT_OF_SCOPE_BIAS = 0.2
-#: Folds for the out-of-fold scores the temperature is fitted on, and how many of
-#: them are fitted (0: all). One held-out third gave the same temperature as all
-#: three on the shipped examples at a third of the cost (docs/performance.md).
+#: Folds for the out-of-fold scores the temperature is fitted on.
 CALIBRATION_FOLDS = 3
-CALIBRATION_FITS = 1
 
 
 @dataclass
@@ -424,92 +415,29 @@ def _word_ngrams(text: str) -> list[str]:
 def _char_ngrams(text: str) -> list[str]:
     # The same n-grams as sklearn's analyzer="char_wb": within words padded by spaces.
     out: list[str] = []
+    lo, hi = CHAR_NGRAMS
     for w in text.split():
-        out.extend(_word_char_ngrams(w))
+        w = f" {w} "
+        length = len(w)
+        for n in range(lo, hi + 1):
+            if length <= n:  # a short word counts once, as sklearn does
+                out.append(w)
+                break
+            out.extend(w[i : i + n] for i in range(length - n + 1))
     return out
 
 
-@functools.lru_cache(maxsize=50_000)
-def _word_char_ngrams(word: str) -> tuple[str, ...]:
-    """One word's character n-grams (cached: the same words recur in every example and message)."""
-    out: list[str] = []
-    lo, hi = CHAR_NGRAMS
-    w = f" {word} "
-    length = len(w)
-    for n in range(lo, hi + 1):
-        if length <= n:  # a short word counts once, as sklearn does
-            out.append(w)
-            break
-        out.extend(w[i : i + n] for i in range(length - n + 1))
-    return tuple(out)
-
-
 def _vectorizers() -> tuple[Any, Any]:
-    """scikit-learn's TfidfVectorizer set up as :func:`_tfidf` computes it (for tests and benchmarks only)."""
+    """Word 1–2-grams (meaning) and character 2–5-grams within words (typos, SMS-speak, Bantu morphology)."""
+    # Imported here: scikit-learn takes ~0.5 s to import and only training needs it;
+    # a worker that loads the cached model (see build) never pays for it.
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     common = {"sublinear_tf": True, "lowercase": False, "dtype": np.float64}
     return (
         TfidfVectorizer(analyzer=_word_ngrams, **common),
-        TfidfVectorizer(analyzer=_char_ngrams, min_df=CHAR_MIN_DF, **common),
-    )
-
-
-# A character n-gram seen in one example only is mostly noise and a third of the features.
-CHAR_MIN_DF = 2
-
-
-def _tfidf(grams: list[list[str]], min_df: int = 1) -> tuple[dict[str, int], np.ndarray, Any]:
-    """Vocabulary, IDF and L2-normalised rows, exactly as sklearn's
-    ``TfidfVectorizer(sublinear_tf=True, min_df=min_df)`` (smoothed IDF, terms in
-    sorted order; a test compares them). Done here so that training needs no
-    scikit-learn import, which alone cost more CPU than the training."""
-    from scipy import sparse
-
-    counts = [Counter(g) for g in grams]
-    df: Counter = Counter()
-    for c in counts:
-        df.update(c.keys())
-    terms = sorted(t for t, k in df.items() if k >= min_df)
-    index = {t: j for j, t in enumerate(terms)}
-    n = len(grams)
-    idf = np.log((1.0 + n) / (1.0 + np.array([df[t] for t in terms], dtype=np.float64))) + 1.0
-    indptr = [0]
-    cols: list[int] = []
-    tfs: list[int] = []
-    for c in counts:
-        for gram, k in c.items():
-            j = index.get(gram)
-            if j is not None:
-                cols.append(j)
-                tfs.append(k)
-        indptr.append(len(cols))
-    col = np.asarray(cols, dtype=np.int64)
-    val = (1.0 + np.log(np.asarray(tfs, dtype=np.float64))) * idf[col]
-    starts = np.asarray(indptr, dtype=np.int64)
-    sq = np.zeros(n)
-    nonempty = starts[1:] > starts[:-1]
-    if val.size:
-        sq[nonempty] = np.add.reduceat(val * val, starts[:-1][nonempty])
-    norms = np.sqrt(sq)
-    norms[norms == 0] = 1.0
-    val /= np.repeat(norms, np.diff(starts))
-    x = sparse.csr_matrix((val, col, starts), shape=(n, len(terms)))
-    return index, idf, x
-
-
-def _features(texts: list[str]) -> tuple[dict[str, int], dict[str, int], np.ndarray, Any]:
-    """Word 1–2-grams (meaning) and character 2–5-grams within words (typos, SMS-speak, Bantu morphology)."""
-    from scipy import sparse
-
-    word_index, word_idf, xw = _tfidf([_word_ngrams(t) for t in texts])
-    char_index, char_idf, xc = _tfidf([_char_ngrams(t) for t in texts], min_df=CHAR_MIN_DF)
-    n_word = len(word_index)
-    return (
-        word_index,
-        {k: v + n_word for k, v in char_index.items()},
-        np.concatenate([word_idf, char_idf]),
-        sparse.hstack([xw, xc], format="csr"),
+        # A character n-gram seen once is mostly noise and a third of the features.
+        TfidfVectorizer(analyzer=_char_ngrams, min_df=2, **common),
     )
 
 
@@ -540,69 +468,71 @@ def train(definitions: list[dict[str, Any]], source: str = "fixtures") -> _Model
     texts, labels, configs = training_set(definitions)
     if len(set(labels)) < 2:
         raise ValueError("intent classifier needs examples for at least two intents")
-    # Imported here: SciPy's import is CPU a worker loading the cached model never needs.
-    from assistant_crm.services.pipeline import linear_svm
+    from scipy import sparse
 
-    word_index, char_index, idf, x = _features(texts)
-    clf = linear_svm.fit(x, labels, c=REGULARISATION_C)
-    temperature = _temperature(x, labels, clf)
+    word_vec, char_vec = _vectorizers()
+    x = sparse.hstack([word_vec.fit_transform(texts), char_vec.fit_transform(texts)]).tocsr()
+    clf = classifier().fit(x, labels)
+    coef, intercept = _per_class(clf)
+    temperature = _temperature(x, labels, [str(c) for c in clf.classes_])
+    n_word = len(word_vec.vocabulary_)
     return _Model(
-        classes=list(clf.classes),
+        classes=[str(c) for c in clf.classes_],
         configs=configs,
         vocabulary=frozenset(w for t in texts for w in t.split()),
         source=source,
         n_examples=len(texts),
-        word_index=word_index,
-        char_index=char_index,
-        idf=idf,
+        word_index=dict(word_vec.vocabulary_),
+        char_index={k: v + n_word for k, v in char_vec.vocabulary_.items()},
+        idf=np.concatenate([word_vec.idf_, char_vec.idf_]),
         # The temperature is folded into the weights: softmax(t * (w.x + b)) = softmax((t*w).x + t*b).
-        coef=np.asfortranarray(clf.coef * temperature),
-        intercept=_with_bias(clf.classes, clf.intercept) * temperature,
+        coef=np.asfortranarray(coef * temperature),
+        intercept=_with_bias(clf.classes_, intercept) * temperature,
         temperature=temperature,
     )
 
 
-def _stratified_folds(labels: list[str], folds: int) -> list[np.ndarray]:
-    """Deterministic stratified folds: each class's examples dealt round-robin, in a fixed shuffled order."""
-    order = np.random.default_rng(0).permutation(len(labels))
-    fold_of = np.zeros(len(labels), dtype=np.int64)
-    seen: Counter = Counter()
-    for i in order:
-        fold_of[i] = seen[labels[i]] % folds
-        seen[labels[i]] += 1
-    return [np.flatnonzero(fold_of == f) for f in range(folds)]
+def classifier() -> Any:
+    """The (unfitted) estimator the model is trained with."""
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=REGULARISATION_C, random_state=0)
 
 
-def _temperature(x: Any, labels: list[str], full: LinearSVM) -> float:
+def _per_class(clf: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One row of weights per class; a two-class model's single row becomes ±half of it.
+
+    With two classes sklearn keeps one score d for the second class; scores
+    (-d/2, d/2) give the same softmax as the sigmoid of d, so the scoring code
+    has one shape for every case.
+    """
+    coef, intercept = np.asarray(clf.coef_, dtype=np.float64), np.asarray(clf.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1 and len(clf.classes_) == 2:
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    return coef, intercept
+
+
+def _temperature(x: Any, labels: list[str], classes: list[str]) -> float:
     """The softmax temperature that makes the SVM's scores honest probabilities.
 
     Fitted by minimising the log-loss of out-of-fold scores (each example scored
     by a model that never saw it), so a confidence of 0.8 is right about 80 % of
-    the time on unseen text, and the threshold keeps its meaning. Each fold's
-    model starts from zero: one started from the full model's weights stops
-    near them, still knowing the examples it is meant not to have seen.
+    the time on unseen text, and the threshold keeps its meaning.
     """
-    from assistant_crm.services.pipeline import linear_svm
+    from sklearn.model_selection import StratifiedKFold
 
-    classes = list(full.classes)
     y = np.asarray(labels)
     counts = Counter(labels)
     folds = min(CALIBRATION_FOLDS, min(counts.values()))
     if folds < 2:
         return 5.0  # too few examples to calibrate: a moderate spread
     scores = np.zeros((len(labels), len(classes)))
-    everything = np.arange(len(labels))
-    held_out = _stratified_folds(labels, folds)[: CALIBRATION_FITS or folds]
-    for test_idx in held_out:
-        train_idx = np.setdiff1d(everything, test_idx)
-        part = linear_svm.fit(x[train_idx], list(y[train_idx]), c=REGULARISATION_C)
-        if part.classes != classes:
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y):
+        if len(set(y[train_idx])) < len(classes):
             return 5.0
-        scores[test_idx] = part.decision_function(x[test_idx]) + _with_bias(
-            part.classes, np.zeros(len(classes))
-        )
-    scored = np.concatenate(held_out)
-    scores, y = scores[scored], y[scored]
+        part = classifier().fit(x[train_idx], y[train_idx])
+        w, b = _per_class(part)
+        scores[test_idx] = x[test_idx] @ w.T + _with_bias(part.classes_, b)
     gold = np.searchsorted(np.asarray(classes), y)
     best_t, best_loss = 1.0, np.inf
     for t in np.geomspace(0.5, 60.0, 48):
@@ -681,7 +611,6 @@ def model_cache_dir() -> Path:
 
 def _source_digest() -> str:
     h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update(SOLVER_PATH.read_bytes())  # the solver is part of the model's code
     h.update(f"{_MODEL_FORMAT}|numpy{np.__version__.split('.')[0]}".encode())
     return h.hexdigest()
 
