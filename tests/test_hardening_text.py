@@ -166,6 +166,33 @@ def test_prompt_carries_no_code_no_surname_and_no_odd_identifiers(fake_gemini):
     assert "Mwila" in body
 
 
+def test_surname_cut_when_the_history_holds_the_nrc_already_masked(fake_gemini):
+    # Stored chat text masks a typed NRC ("******/**/1 Mwila Banda"), and the
+    # history given to the model comes from that store: the name beside a masked
+    # NRC is still a full name given to prove identity.
+    fake_gemini.script = [("answer", "Hello Mwila.")]
+    history = [
+        ("user", "what is my claim status"),
+        ("model", "Please give your NRC and full name."),
+        ("user", "******/**/1 Mwila Banda"),
+        ("model", "I sent a code to +260 97*** **67."),
+    ]
+    req = ComposeRequest(
+        user_message="how do I report an accident?",
+        intent="report_accident",
+        language="en",
+        fallback="Report it within 3 days.",
+        history=history,
+        facts={},
+        person_name="Mwila",
+        personal=False,
+    )
+    assert gemini.compose(req).source == "gemini"
+    body = json.dumps(fake_gemini.requests[0]["body"], ensure_ascii=False)
+    assert "Banda" not in body
+    assert "Mwila" in body
+
+
 # -- 12.7: the answer check -------------------------------------------------------------
 GROUND = (
     "Your claim CLM-2026-10001 is awaiting documents since 3 March 2026. "

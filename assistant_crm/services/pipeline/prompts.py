@@ -17,6 +17,12 @@ from assistant_crm.services.models import ComposeRequest
 from assistant_crm.services.pipeline.identity_parse import labelled_name, parse_identity
 from assistant_crm.services.pipeline.normalise import find_nrcs, fold
 
+# Stored chat text keeps a typed NRC masked (``******/**/1``), and the history
+# comes from the store: such a message is still an NRC and a full name given
+# together, so the parser sees a stand-in NRC in the masked one's place.
+_MASKED_NRC = re.compile(r"\*{6}/\*{2}/(\d)")
+_STAND_IN_NRC = r"100000/10/\1"
+
 # Keys of a facts dict that never go to the model, whatever produced it.
 _NEVER_IN_FACTS = {
     "nrc",
@@ -106,7 +112,7 @@ def _names_in(texts: list[str]) -> list[str]:
     """Full names people gave while proving who they are (with an NRC, or labelled)."""
     names: list[str] = []
     for text in texts:
-        text = fold(text or "")
+        text = _MASKED_NRC.sub(_STAND_IN_NRC, fold(text or ""))
         name = parse_identity(text).full_name if find_nrcs(text) else None
         name = name or labelled_name(text)
         if name and len(name.split()) > 1 and name not in names:
