@@ -53,7 +53,7 @@ def test_force_restores_templates_and_drops_caches(rt):
     templates.invalidate()
     assert templates.render("logout").text == "Bye for now."
     seed.seed(force=True)
-    assert templates.render("logout").text.startswith("You're signed out.")
+    assert templates.render("logout").text.startswith("You're signed out everywhere")
 
 
 def test_ensure_seeded_on_an_empty_database(rt):

@@ -353,3 +353,13 @@ def test_fill_plain_names_specs_and_broken_templates():
     assert templates.fill("broken {unclosed", {"unclosed": "?"}) == "broken unclosed"
     assert templates.fill("}{", {}) == ""
     assert templates.fill("{{literal}} {a}", {"a": "A"}) == "{literal} A"
+
+
+@pytest.mark.parametrize(
+    ("language", "everywhere"),
+    [("en", "everywhere"), ("bem", "konse konse"), ("nya", "kulikonse"), ("toi", "koonse"), ("loz", "hohle")],
+)
+def test_logout_says_it_signs_out_everywhere(rt, language, everywhere):
+    # "logout" ends the person's verification in every session, on every
+    # channel (issue 12.12): the reply says so in the person's language.
+    assert everywhere in templates.render("logout", language=language).text
