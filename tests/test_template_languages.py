@@ -188,3 +188,12 @@ def test_live_data_lines_render_in_bemba_and_nyanja(language):
     assert not line.startswith("Next payment")
     header = templates.render("claim_status", language=language, data={"first_name": "Mutale", "plural": ""})
     assert "Mutale" in header.text and len(header.quick_replies) == 2
+
+
+@pytest.mark.parametrize(("language", "several"), [("bem", "ma claim yenu"), ("nya", "ma claim anu")])
+def test_claim_headers_read_naturally_in_bemba_and_nyanja(language, several):
+    # One claim or several: never an English plural "s" glued to "claim".
+    one = templates.render("claim_status", language=language, data={"first_name": "Mutale"})
+    many = templates.render("claim_status_several", language=language, data={"first_name": "Mutale"})
+    assert "claims" not in one.text and "claims" not in many.text
+    assert several in many.text and "Mutale" in many.text

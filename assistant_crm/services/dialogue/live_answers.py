@@ -212,12 +212,12 @@ def _claim_status(
     if early is not None:
         return early
     if number is None and len(claims) > 1:
-        header, _ = say("claim_status", session, {"first_name": first_name(session), "plural": "s"})
+        header, _ = say("claim_status_several", session, {"first_name": first_name(session)})
         return _ask_which(session, "claim_status", claims, header)
     number = number or claims[0].claim_number
     detail = live_data.read_claim(person_id, number)
     resources.append(f"claim:{number}")
-    header, replies = say("claim_status", session, {"first_name": first_name(session), "plural": ""})
+    header, replies = say("claim_status", session, {"first_name": first_name(session)})
     lines = [header, _claim_line(session, detail)]
     if detail.history:
         last = max(detail.history, key=lambda h: h.date or date.min)
