@@ -113,3 +113,22 @@ def test_privacy_commands(rt, verified):
         CLI + ["audit", "verify", "--db", db], capture_output=True, text=True, timeout=120, env=env
     )
     assert check.returncode == 0, check.stdout
+
+
+def test_cli_erase_without_a_terminal_refuses_cleanly(rt, verified):
+    # Run from a script with no input (cron, CI): no confirmation can be typed,
+    # so nothing is erased and the command says why instead of a traceback.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_CRM_")}
+    out = subprocess.run(
+        CLI + ["privacy", "erase", "--person", "S-1001", "--db", rt.extras["database_url"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "--yes" in out.stdout + out.stderr
+    assert privacy.ERASED not in {
+        h["text"] for h in rt.store.list("Chat History", filters={"session": verified["name"]})
+    }

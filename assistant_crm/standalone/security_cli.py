@@ -71,9 +71,14 @@ def cmd_privacy_erase(args: argparse.Namespace) -> int:
 
     _rt(args)
     if not args.yes:
-        answer = input(
-            f"Erase every conversation and personal record of {args.person}? Type the id to confirm: "
-        )
+        try:
+            answer = input(
+                f"Erase every conversation and personal record of {args.person}? Type the id to confirm: "
+            )
+        except EOFError:
+            # No terminal to confirm on (a script, cron): refuse, and say how to confirm there.
+            print("\nnot erased: no confirmation could be read; run with --yes to confirm in a script")
+            return 1
         if answer.strip() != args.person:
             print("not erased")
             return 1
