@@ -116,3 +116,15 @@ def test_dashboard_summary_counts_today(server, rt):
     assert s["latency_p50_ms"] is not None and s["latency_p95_ms"] >= s["latency_p50_ms"]
     assert s["failed_deliveries"] == 0
     assert AGENT_KEY not in str(s)
+
+
+def test_dashboard_summary_survives_an_emptied_cache(server, rt):
+    """A restart without Redis empties the in-process cache: today's figures come from the database."""
+    set_settings(rt, staff_api_keys=STAFF_KEYS)
+    _waiting_visitor(server, rt)
+    Visitor(server).send("What is the minimum pension?")
+    before = staff(server, "GET", "get_summary").json()["message"]
+    rt.cache.clear()
+    after = staff(server, "GET", "get_summary").json()["message"]
+    assert before["messages_today"] == 3 and before["handoffs_today"] == 1
+    assert after == before

@@ -2,8 +2,8 @@
 content gaps, conversation search and export, and health.
 
 Every figure is computed from the database (sessions, messages, the audit log
-and the outbox), so nothing resets when the server restarts. ``get_summary``
-(today's counters, also read by agents) is kept for scripts.
+and the outbox), so nothing resets when the server restarts; ``get_summary``
+(today's figures, also read by agents) too.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from assistant_crm.services.infra import metrics, times
 from assistant_crm.services.infra.errors import NotFound, ValidationError
 from assistant_crm.services.infra.masking import mask_phone, mask_text
 from assistant_crm.services.infra.ports import get_runtime
+from assistant_crm.services.models import CHANNELS, INTENTS
+from assistant_crm.services.pipeline import intents as intent_model
 
 log = logging.getLogger("assistant_crm.dashboard")
 
@@ -119,13 +121,62 @@ def _median(values: list[float]) -> float | None:
 # ----------------------------------------------------------------------------- summary
 
 
+def _today() -> dict[str, Any]:
+    """Today's turns from the database (not the cache's day counters, which an
+    in-process cache loses on a restart): a visitor's message is a turn, and the
+    assistant's answer to it carries the intent, confidence and stage timings."""
+    today = get_runtime().clock.now().date()
+    start = datetime(today.year, today.month, today.day)
+    rows = _rows(
+        HISTORY,
+        start,
+        start + timedelta(days=1),
+        _select(HISTORY, "direction", "author", "channel", "intent", "confidence", "stage_timings"),
+    )
+    by_channel = dict.fromkeys(CHANNELS, 0)
+    intents_today = dict.fromkeys(INTENTS, 0)
+    latencies: list[float] = []
+    low = 0
+    threshold = intent_model.confidence_threshold()
+    for r in rows:
+        if r.get("direction") == "in" and r.get("author") == "user":
+            channel = r.get("channel") or "unknown"
+            by_channel[channel] = by_channel.get(channel, 0) + 1
+        elif r.get("direction") == "out" and r.get("author") == "bot":
+            if r.get("intent") in intents_today:
+                intents_today[r["intent"]] += 1
+            if isinstance(r.get("confidence"), (int, float)) and r["confidence"] < threshold:
+                low += 1
+            timings = r.get("stage_timings")
+            if isinstance(timings, str):
+                try:
+                    timings = json.loads(timings)
+                except ValueError:
+                    timings = None
+            if isinstance(timings, dict) and isinstance(timings.get("total"), (int, float)):
+                latencies.append(float(timings["total"]))
+    histogram = metrics.histogram_of(latencies)
+    return {
+        "day": today.strftime("%Y%m%d"),
+        "messages_by_channel": by_channel,
+        "messages_total": sum(by_channel.values()),
+        "intents": intents_today,
+        "handoffs": len(_handoffs(start, start + timedelta(days=1))),
+        "low_confidence": low,
+        "latency_histogram_ms": histogram,
+        "latency_p50_ms": metrics.percentile_from_histogram(histogram, 50),
+        "latency_p95_ms": metrics.percentile_from_histogram(histogram, 95),
+    }
+
+
 @endpoint(roles=(ROLE_MANAGER, ROLE_AGENT), methods=("GET",))
 def get_summary() -> dict[str, Any]:
     """Open and waiting conversations, today's messages per channel and intents,
-    hand-offs, p50/p95 turn latency (from the histogram buckets) and failed deliveries."""
+    hand-offs, p50/p95 turn latency and failed deliveries, all from the database,
+    so a restart resets nothing."""
     rt = get_runtime()
     store = rt.store
-    day = metrics.day_summary()
+    day = _today()
     return {
         "open_conversations": store.count(SESSION, {"status": ("!=", "closed")}),
         "waiting_for_agent": store.count(SESSION, {"status": "waiting_for_agent"}),

@@ -139,6 +139,14 @@ def latency_histogram(day: str | None = None) -> dict[str, int]:
     return {label: _int(rt.cache.get(_key(day, "lat", label))) for label in labels}
 
 
+def histogram_of(latencies_ms: list[float]) -> dict[str, int]:
+    """The same buckets as :func:`latency_histogram`, for latencies read elsewhere (the database)."""
+    hist = dict.fromkeys([str(b) for b in LATENCY_BUCKETS_MS] + [_OVERFLOW], 0)
+    for ms in latencies_ms:
+        hist[_bucket(ms)] += 1
+    return hist
+
+
 def percentile_from_histogram(hist: dict[str, int], pct: float) -> float | None:
     """The bucket upper bound holding the ``pct`` percentile (None with no data)."""
     total = sum(hist.values())
