@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -250,3 +251,14 @@ def unclear_messages(n: int) -> list[str]:
     ]
     assert len(found) >= n, f"only {found} are unclear to today's classifier"
     return found[:n]
+
+
+class ShiftedClock:
+    """The runtime's clock moved forward by ``offset`` (expiry and rate-window tests, no sleeping)."""
+
+    def __init__(self, base: Any):
+        self.base = base
+        self.offset = timedelta()
+
+    def now(self):
+        return self.base.now() + self.offset

@@ -13,18 +13,9 @@ from assistant_crm.services.dialogue import gate
 from assistant_crm.services.models import InboundMessage, SessionState
 from assistant_crm.services.pipeline import intents
 from tests.fakes.corebusiness_stub import PEOPLE
-from tests.support import running_corebusiness_and_sms
+from tests.support import ShiftedClock, running_corebusiness_and_sms
 
 A = PEOPLE["S-1001"]
-
-
-class ShiftedClock:
-    def __init__(self, base):
-        self.base = base
-        self.offset = timedelta()
-
-    def now(self):
-        return self.base.now() + self.offset
 
 
 @pytest.fixture

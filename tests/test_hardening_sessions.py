@@ -21,24 +21,13 @@ import requests
 from assistant_crm.services.dialogue import web_session
 from tests.fakes.corebusiness_stub import PEOPLE, CoreBusinessStub
 from tests.fakes.sms_server import FakeSMSServer
-from tests.support import running_corebusiness_and_sms, stub_identifiers
+from tests.support import ShiftedClock, running_corebusiness_and_sms, stub_identifiers
 
 API = "/api/method/assistant_crm.api."
 A = PEOPLE["S-1001"]  # Thandiwe Mumba: claims CLM-2026-10001 and CLM-2025-10002
 A_CLAIMS = ("CLM-2026-10001", "CLM-2025-10002")
 COOKIE = web_session.COOKIE
 SECRETS = stub_identifiers()
-
-
-class ShiftedClock:
-    """The runtime's clock moved forward by ``offset``."""
-
-    def __init__(self, base: Any):
-        self.base = base
-        self.offset = timedelta()
-
-    def now(self):
-        return self.base.now() + self.offset
 
 
 @dataclass

@@ -22,23 +22,12 @@ from assistant_crm.services.models import GateResult, InboundMessage, IntentResu
 from assistant_crm.services.pipeline import intents
 from tests.fakes.corebusiness_stub import CLAIMS, PEOPLE, CoreBusinessStub
 from tests.fakes.sms_server import FakeSMSServer
-from tests.support import running_corebusiness_and_sms, stub_identifiers
+from tests.support import ShiftedClock, running_corebusiness_and_sms, stub_identifiers
 
 A = PEOPLE["S-1001"]  # Thandiwe Mumba, two claims
 B = PEOPLE["S-1002"]  # Kabwe Mwansa, employer contact
 B_CLAIM = "CLM-2026-20001"
 SECRETS = stub_identifiers()
-
-
-class ShiftedClock:
-    """The runtime's clock moved forward by ``offset`` (for expiry tests)."""
-
-    def __init__(self, base):
-        self.base = base
-        self.offset = timedelta()
-
-    def now(self):
-        return self.base.now() + self.offset
 
 
 @dataclass

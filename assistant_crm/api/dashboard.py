@@ -106,6 +106,17 @@ def _rows(
     return [r for r in rows if (_as_dt(r.get("creation")) or start) < end]
 
 
+def _timings(row: dict) -> dict:
+    """A message row's stage timings (a JSON text in some stores), or {} when absent or unreadable."""
+    timings = row.get("stage_timings")
+    if isinstance(timings, str):
+        try:
+            timings = json.loads(timings)
+        except ValueError:
+            return {}
+    return timings if isinstance(timings, dict) else {}
+
+
 def _percentile(values: list[float], pct: float) -> float | None:
     if not values:
         return None
@@ -147,14 +158,9 @@ def _today() -> dict[str, Any]:
                 intents_today[r["intent"]] += 1
             if isinstance(r.get("confidence"), (int, float)) and r["confidence"] < threshold:
                 low += 1
-            timings = r.get("stage_timings")
-            if isinstance(timings, str):
-                try:
-                    timings = json.loads(timings)
-                except ValueError:
-                    timings = None
-            if isinstance(timings, dict) and isinstance(timings.get("total"), (int, float)):
-                latencies.append(float(timings["total"]))
+            total = _timings(r).get("total")
+            if isinstance(total, (int, float)):
+                latencies.append(float(total))
     histogram = metrics.histogram_of(latencies)
     return {
         "day": today.strftime("%Y%m%d"),
@@ -289,16 +295,9 @@ def get_analytics(from_date: Any = None, to_date: Any = None) -> dict[str, Any]:
     for m in messages:
         if m.get("direction") != "out" or m.get("author") != "bot":
             continue
-        timings = m.get("stage_timings")
-        if isinstance(timings, str):
-            try:
-                timings = json.loads(timings)
-            except ValueError:
-                timings = None
-        if isinstance(timings, dict):
-            for stage, ms in timings.items():
-                if isinstance(ms, (int, float)):
-                    stages[stage].append(float(ms))
+        for stage, ms in _timings(m).items():
+            if isinstance(ms, (int, float)):
+                stages[stage].append(float(ms))
     order = sorted(stages, key=lambda s: (s == "total", s))
     latency = {
         s: {"p50": _percentile(stages[s], 50), "p95": _percentile(stages[s], 95), "count": len(stages[s])}
