@@ -182,3 +182,47 @@ def test_bad_filter_field_is_a_validation_error(store):
         store.list("Chat Session", {"nope": 1})
     with pytest.raises(ValidationError, match="Unknown DocType"):
         store.get("No Such Thing", "x")
+
+
+def test_mariadb_driver_path_reads_what_sqlalchemy_reads():
+    """On MariaDB the store runs its fixed statement shapes on the DBAPI
+    connection (compiled once): rows, types and counts must be what the same
+    statements give through SQLAlchemy, and engine listeners still see them."""
+    import sqlalchemy as sa
+
+    with throwaway_mariadb() as url:
+        store = SQLStore(url)
+        try:
+            for doctype, spec in doctypes().items():
+                if spec.issingle:
+                    continue
+                values = {f.fieldname: sample_value(f, 3) for f in spec.fields}
+                name = store.insert(doctype, values)
+                table = store._table(doctype)
+                with store.engine.connect() as conn:
+                    want = dict(conn.execute(sa.select(table).where(table.c.name == name)).one()._mapping)
+                got = store.list(doctype, {"name": name}, limit=1)[0]
+                want = store._decode(spec, want)
+                assert got == want, doctype
+                assert {k: type(v) for k, v in got.items()} == {k: type(v) for k, v in want.items()}
+            seen: list[str] = []
+            listener = lambda conn, cursor, statement, *a: seen.append(statement.split()[0])  # noqa: E731
+            sa.event.listen(store._auto, "before_cursor_execute", listener)
+            sa.event.listen(store.engine, "before_cursor_execute", listener)
+            doctype = "Webhook Activity Log"
+            names = [store.insert(doctype, {"platform": "test", "status_code": i}) for i in range(3)]
+            with store.transaction():
+                assert (
+                    store.update_where(doctype, {"name": names[0], "status_code": 0}, {"status_code": 9}) == 1
+                )
+                assert (
+                    store.update_where(doctype, {"name": names[0], "status_code": 0}, {"status_code": 8}) == 0
+                )
+            assert [
+                r["status_code"]
+                for r in store.list(doctype, {"name": ("in", names)}, order_by="status_code asc")
+            ] == [1, 2, 9]
+            assert seen == ["INSERT"] * 3 + ["UPDATE", "UPDATE", "SELECT"]
+            assert store._driver_statements, "the driver path was not taken"
+        finally:
+            store.close()
