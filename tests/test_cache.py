@@ -62,6 +62,19 @@ def test_add_only_when_absent(cache):
     assert cache.get("lock") == "me"
 
 
+def test_release_lets_go_of_its_own_lock_and_takes_the_flag_down(cache):
+    assert cache.add("lock", "mine", ttl=5)
+    assert cache.release("lock", "mine", "lock:more") is False  # no flag raised
+    assert cache.get("lock") is None  # let go
+    assert cache.add("lock", "theirs", ttl=5)
+    cache.set("lock:more", 1, ttl=5)
+    assert cache.release("lock", "mine", "lock:more") is True  # flag was up ...
+    assert cache.get("lock:more") is None  # ... and is down now
+    assert cache.get("lock") == "theirs"  # another holder's lock is not ours to delete
+    assert cache.release("lock", "theirs", "lock:more") is False
+    assert cache.get("lock") is None
+
+
 def test_values_are_copies(cache):
     v = {"list": [1]}
     cache.set("c", v)

@@ -77,6 +77,18 @@ class MemoryCache:
             self._data[key] = (json.dumps(value, default=str), self._now() + ttl if ttl else None)
             return True
 
+    def release(self, key: str, token: Any, flag: str) -> bool:
+        """Delete ``key`` if it still holds ``token``, then take ``flag`` down;
+        True when the flag was up (see RedisCache.release)."""
+        held = json.dumps(token, default=str)
+        with self._lock:
+            item = self._live(key)
+            if item is not None and item[0] == held:
+                del self._data[key]
+            raised = self._live(flag)
+            self._data.pop(flag, None)
+            return raised is not None and bool(json.loads(raised[0]))
+
     def _sweep(self) -> None:
         now = self._now()
         for k in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
@@ -98,6 +110,20 @@ return {first, redis.call('GET', ARGV[1] .. name)}
 """
 
 
+# A lock let go by its holder and its "more waiting" flag read and taken down,
+# in one round trip instead of three (GET, DEL, GET): the inbox does it once per
+# message (services/delivery/inbox.py).
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local flag = redis.call('GET', KEYS[2])
+if not flag then return 0 end
+redis.call('DEL', KEYS[2])
+local ok, value = pcall(cjson.decode, flag)
+if ok and value and value ~= 0 and value ~= '' then return 1 end
+return 0
+"""
+
+
 class RedisCache:
     """The same interface over Redis, with every key under ``prefix``."""
 
@@ -107,6 +133,7 @@ class RedisCache:
         )
         self.prefix = prefix
         self._get_pair = self.client.register_script(_GET_PAIR_LUA)
+        self._release = self.client.register_script(_RELEASE_LUA)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -139,8 +166,17 @@ class RedisCache:
     def delete(self, key: str) -> None:
         self.client.delete(self._k(key))
 
+    def release(self, key: str, token: Any, flag: str) -> bool:
+        """Delete ``key`` if it still holds ``token`` (a lock let go by its
+        holder, not one taken by another since it expired), then read and
+        take down ``flag``: True when it was up. One round trip."""
+        keys = [self._k(key), self._k(flag)]
+        return bool(self._release(keys=keys, args=[json.dumps(token, default=str)]))
+
     def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
         k = self._k(key)
+        if not ttl:
+            return int(self.client.incrby(k, amount))
         pipe = self.client.pipeline()
         pipe.incrby(k, amount)
         if ttl:
@@ -393,6 +429,13 @@ class ResilientCache:
 
     def delete(self, key: str) -> None:
         self._call(lambda: self.redis.delete(key), lambda: self.memory.delete(key), key)
+
+    def release(self, key: str, token: Any, flag: str) -> bool:
+        def fallback() -> bool:
+            self._touch(flag, "value")
+            return self.memory.release(key, token, flag)
+
+        return self._call(lambda: self.redis.release(key, token, flag), fallback, key)
 
     def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
         return self._call(
