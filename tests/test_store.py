@@ -142,6 +142,25 @@ def test_filters_ordering_and_compare_and_set(store):
     )
     assert [r["sequence"] for r in rows] == [2, 3, 4]
     assert store.count("Omnichannel Message", {"idempotency_key": ("in", ["k1", "k3", "zz"])}) == 2
+    # IN lists short (a parameter per value) and long (expanded per call), listed and updated.
+    many = [f"k{i}" for i in range(40)]
+    for keys, want in ((["k4"], [4]), (["k1", "k3"], [1, 3]), (many, [0, 1, 2, 3, 4])):
+        got = store.list(
+            "Omnichannel Message",
+            {"idempotency_key": ("in", keys)},
+            fields=["sequence"],
+            order_by="sequence asc",
+        )
+        assert [r["sequence"] for r in got] == want
+    not_in = store.list(
+        "Omnichannel Message", {"idempotency_key": ("not in", ["k0", "k2"])}, order_by="sequence asc"
+    )
+    assert [r["sequence"] for r in not_in] == [1, 3, 4]
+    assert (
+        store.update_where("Omnichannel Message", {"idempotency_key": ("in", ["k3", "k4"])}, {"attempts": 2})
+        == 2
+    )
+    assert store.count("Omnichannel Message", {"attempts": 2, "idempotency_key": ("in", many)}) == 2
     assert store.count("Omnichannel Message", {"idempotency_key": ("like", "k%")}) == 5
     first = store.get_by("Omnichannel Message", {"sequence": 0})
     assert (

@@ -32,6 +32,7 @@ log = logging.getLogger("assistant_crm.store")
 _T = TypeVar("_T")
 
 _OPS = {"=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "is"}
+SMALL_IN = 8  # IN lists up to this long get a statement shape per length (see SQLStore._plan)
 
 
 class DatabaseUnavailable(Exception):
@@ -363,8 +364,15 @@ class SQLStore:
             ):
                 op, value = cond[0].lower(), cond[1]
             if op in ("in", "not in"):
-                params[f"w{i}"] = list(value)
-                shape.append((key, op, "v"))
+                values = list(value)
+                if 0 < len(values) <= SMALL_IN:
+                    # A short list is bound value by value: one statement shape
+                    # per length, compiled once, instead of one expanded per call.
+                    params.update({f"w{i}_{j}": v for j, v in enumerate(values)})
+                    shape.append((key, op, f"n{len(values)}"))
+                else:
+                    params[f"w{i}"] = values
+                    shape.append((key, op, "v"))
                 continue
             if isinstance(value, (dict, list)):
                 value = json.dumps(value)
@@ -384,6 +392,10 @@ class SQLStore:
             if variant in ("null", "set", "unset"):
                 null = variant != "set" if op == "is" else op == "="
                 clauses.append(col.is_(None) if null else col.is_not(None))
+                continue
+            if variant.startswith("n"):  # a short IN list, a parameter per value (see _plan)
+                binds = [sa.bindparam(f"w{i}_{j}", type_=col.type) for j in range(int(variant[1:]))]
+                clauses.append(col.in_(binds) if op == "in" else col.not_in(binds))
                 continue
             value = sa.bindparam(f"w{i}", type_=col.type, expanding=op in ("in", "not in"))
             if op == "=":
