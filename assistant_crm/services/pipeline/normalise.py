@@ -14,6 +14,7 @@ hashing and lockouts alike (issue 12.2).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ def find_phones(text: str, region: str = "ZM") -> list[str]:
     return _unique(found)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function; the same numbers come again (~30 µs a parse)
 def to_e164(number: str, region: str = "ZM") -> str:
     """A phone number in E.164 form, or "" when it is not a valid number."""
     raw = fold(number).strip()
