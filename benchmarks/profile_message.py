@@ -140,8 +140,10 @@ class Counter:
         for engine in engines:
             sa.event.listen(engine, "before_cursor_execute", self._sql)
         cache = rt.cache
-        for name in ("get", "set", "set_many", "get_pair", "delete", "incr", "add"):
-            original = getattr(cache, name)
+        for name in ("get", "set", "set_many", "get_pair", "delete", "incr", "add", "release"):
+            original = getattr(cache, name, None)
+            if original is None:
+                continue
             setattr(cache, name, self._wrap(name, original))
 
     def _sql(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
