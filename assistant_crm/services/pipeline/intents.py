@@ -318,7 +318,8 @@ _GOODBYE_EMOJI = ("👍", "🙏", "👌")
 
 def _rule(norm: str, raw: str) -> str | None:
     """A bare greeting or a bare goodbye (every word from the lexicon), else None."""
-    tokens = [t for t in norm.split() if t not in _MARKS]
+    # "!!" (zzbangs) does not turn "Morning!!" or "thanks!!" into anything else.
+    tokens = [t for t in norm.split() if t not in _MARKS and t != "zzbangs"]
     words = [t for t in tokens if any(ch.isalnum() for ch in t)]
     symbols = "".join(t for t in tokens if not any(ch.isalnum() for ch in t))
     if not tokens or len(words) > 6:
