@@ -11,12 +11,22 @@ set (trained on all examples; the dev set has been tuned on, so it is only a
 sanity check), the macro F1 over the folds, and fit time.
 Also ``--old-examples FILE``: a fixtures file whose examples train, with the
 examples added since (in the current fixtures) as the unseen test set.
+
+``--by-batch`` groups the examples by the commit that added them (each batch
+was written in one sitting, often by another writer; uncommitted examples are
+the last batch) and adds two measures closer to a fresh probe than k-fold:
+``group`` (leave one batch out: the rest train, every batch after the first is
+scored once) and ``chrono`` (each batch scored by a model trained only on the
+batches before it). ``--rounds`` also trains on all examples and scores the
+spent probe rounds in ``benchmarks/probes/round*/intents.jsonl`` (regression
+checks: they were read for the kinds of miss, so they are not unseen).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +59,60 @@ def examples(path: Path | None = None) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def batches(path: Path | None = None) -> list[tuple[str, str, int]]:
+    """(text, intent, batch) for the current examples; batch = index of the commit that added it."""
+    fixtures = path or intents.FIXTURES_PATH
+    rel = fixtures.resolve().relative_to(ROOT)
+    commits = subprocess.run(
+        ["git", "log", "--reverse", "--format=%H", "--", str(rel)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    first: dict[tuple[str, str], int] = {}
+    for i, commit in enumerate(commits):
+        blob = subprocess.run(
+            ["git", "show", f"{commit}:{rel}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        for doc in json.loads(blob):
+            for line in (doc.get("examples") or "").splitlines():
+                first.setdefault((line.strip(), doc["intent_name"]), i)
+    texts, labels = examples(fixtures)
+    return [(t, y, first.get((t, y), len(commits))) for t, y in zip(texts, labels, strict=True)]
+
+
+def evaluate_batches(cand: Candidate, rows: list[tuple[str, str, int]]) -> dict:
+    """Leave-one-batch-out and chronological scores (see the module docstring)."""
+    t = np.asarray([r[0] for r in rows], dtype=object)
+    y = np.asarray([r[1] for r in rows])
+    g = np.asarray([r[2] for r in rows])
+    out = {}
+    for name, train_of in (("group", lambda b: g != b), ("chrono", lambda b: g < b)):
+        gold, pred = [], []
+        for b in sorted(set(g.tolist()) - {int(g.min())}):
+            cand.fit(list(t[train_of(b)]), list(y[train_of(b)]))
+            gold += list(y[g == b])
+            pred += cand.predict(list(t[g == b]))
+        out[name] = score(gold, pred)
+    return out
+
+
+def evaluate_rounds(cand: Candidate, texts: list[str], labels: list[str]) -> dict:
+    """Trained on every example; accuracy on each spent probe round and on all of them."""
+    cand.fit(texts, labels)
+    out, gold, pred = {}, [], []
+    for path in sorted((ROOT / "benchmarks" / "probes").glob("round*/intents.jsonl")):
+        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        p = cand.predict([r["text"] for r in rows])
+        g = [r["intent"] for r in rows]
+        out[path.parent.name] = score(g, p)["accuracy"]
+        gold += g
+        pred += p
+    out["all"] = score(gold, pred)
+    return out
+
+
 class Features:
     """The shipped feature set: word 1–2-grams + char_wb 2–5-grams (or a variant)."""
 
@@ -68,11 +132,24 @@ class Features:
 
 
 class Candidate:
-    def __init__(self, name: str, make, features=None) -> None:
+    """A model to compare; ``flags`` switches module settings (the marks) for its runs only."""
+
+    def __init__(self, name: str, make, features=None, flags: dict | None = None) -> None:
         self.name, self.make, self.features = name, make, features or (lambda: Features())
+        self.flags = flags or {}
+
+    def _norm(self, texts: list[str]) -> list[str]:
+        saved = {k: getattr(intents, k) for k in self.flags}
+        try:
+            for k, v in self.flags.items():
+                setattr(intents, k, v)
+            return [intents.normalise_text(t) for t in texts]
+        finally:
+            for k, v in saved.items():
+                setattr(intents, k, v)
 
     def fit(self, texts: list[str], labels: list[str]):
-        norm = [intents.normalise_text(t) for t in texts]
+        norm = self._norm(texts)
         self.f = self.features()
         x = self.f.fit_transform(norm)
         self.clf = self.make()
@@ -80,8 +157,7 @@ class Candidate:
         return self
 
     def predict(self, texts: list[str]) -> list[str]:
-        norm = [intents.normalise_text(t) for t in texts]
-        return list(self.clf.predict(self.f.transform(norm)))
+        return list(self.clf.predict(self.f.transform(self._norm(texts))))
 
 
 class Ensemble:
@@ -123,12 +199,13 @@ class OOSGate:
 class OOSBias:
     """A linear model with a constant added to the out-of-scope score (a moved decision boundary)."""
 
-    def __init__(self, bias: float, c: float = 20.0, svm: bool = False) -> None:
+    def __init__(self, bias: float, c: float = 20.0, svm: bool = False, balanced: bool = False) -> None:
         self.bias, self.c, self.svm = bias, c, svm
+        self.class_weight = "balanced" if balanced else None
 
     def fit(self, x, y):
         self.lr = (
-            LinearSVC(C=self.c).fit(x, y)
+            LinearSVC(C=self.c, class_weight=self.class_weight).fit(x, y)
             if self.svm
             else LogisticRegression(C=self.c, solver="newton-cg", max_iter=200, tol=1e-3).fit(x, y)
         )
@@ -169,6 +246,20 @@ def candidates() -> list[Candidate]:
         Candidate("LinearSVC C=1 + OOS bias 0.1", lambda: OOSBias(0.1, c=1.0, svm=True)),
         Candidate("LinearSVC C=1 + OOS bias 0.2", lambda: OOSBias(0.2, c=1.0, svm=True)),
         Candidate("LinearSVC C=1 + OOS bias 0.3", lambda: OOSBias(0.3, c=1.0, svm=True)),
+        Candidate(
+            "LinearSVC C=1 + OOS bias 0.2, no complaint mark",
+            lambda: OOSBias(0.2, c=1.0, svm=True),
+            flags={"COMPLAINT_MARK_ENABLED": False},
+        ),
+        Candidate(
+            "LinearSVC C=1 + OOS bias 0.2, char min_df 1",
+            lambda: OOSBias(0.2, c=1.0, svm=True),
+            lambda: Features(char_min_df=1),
+        ),
+        Candidate(
+            "LinearSVC C=1 balanced + OOS bias 0.2",
+            lambda: OOSBias(0.2, c=1.0, svm=True, balanced=True),
+        ),
         Candidate("LR C=20 + OOS gate", lambda: OOSGate(LogisticRegression(C=20.0, max_iter=300))),
     ]
 
@@ -211,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev-set", default=str(ROOT.parent / "shared" / "data" / "intents_dev.jsonl"))
     p.add_argument("--old-examples", default=None, help="fixtures file from before the new examples")
     p.add_argument("--only", default=None, help="substring of the candidate names to run")
+    p.add_argument("--by-batch", action="store_true", help="leave-one-batch-out and chronological scores")
+    p.add_argument("--rounds", action="store_true", help="score the spent probe rounds too")
     args = p.parse_args(argv)
     texts, labels = examples()
     dev_path = Path(args.dev_set)
@@ -226,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and args.only not in cand.name:
             continue
         res = evaluate(cand, texts, labels, args.folds, dev, extra)
+        if args.by_batch:
+            res.update(evaluate_batches(cand, batches()))
+        if args.rounds:
+            res["rounds"] = evaluate_rounds(cand, texts, labels)
         print(json.dumps({"candidate": cand.name, **res}), flush=True)
     return 0
 

@@ -4,8 +4,8 @@ The model is trained on first use from the enabled ``Intent Definition`` rows in
 the store (one example per line), or from the shipped fixtures file when the
 store has none or there is no runtime at all (the ``classify`` CLI). Features are
 TF-IDF word 1–2-grams plus character 2–5-grams (robust to the typos and
-SMS-speak people really send) and two marks (another institution named; no
-word of the Board's business), into a linear SVM whose scores a softmax with a
+SMS-speak people really send) and three marks (another institution named;
+words of complaint, anger or legal threat; no word of the Board's business), into a linear SVM whose scores a softmax with a
 fitted temperature turns into the confidence. A small rule layer answers bare greetings and
 goodbyes, and :func:`classify` recognises when a message answers the bot's own
 open question (``pending``).
@@ -242,8 +242,24 @@ _DOMAIN_RE = re.compile(
 )
 NO_DOMAIN_MARK = "zznodomain"
 DOMAIN_MARK_ENABLED = True
+
+# Words of complaint, anger and legal threats, in the five languages (intent guide:
+# a complaint is escalation even with no request for a person). One shared mark
+# lets what the examples teach about "useless" carry over to "incompetent".
+_COMPLAINT_RE = re.compile(
+    r"\b(?:pathetic|disgrace\w*|shame\w*|useless|rubbish|nonsense|unacceptable|ridiculous|incompeten\w*|"
+    r"lazy|corrupt\w*|thie\w+|cheat\w*|liars?|lies|lying|rude\w*|insult\w*|humiliat\w*|disrespect\w*|worst|"
+    r"terrible|horrible|appall\w*|disgust\w*|frustrat\w*|furious|angry|annoyed|fed\s+up|sick\s+and\s+tired|"
+    r"tired\s+of|heartless|careless|negligen\w*|scandal\w*|mess|nobody\s+(?:cares|helps|answers)|"
+    r"complain\w*|sue|suing|lawyers?|advocates?|attorney\w*|legal\s+action|court(?!\s+order)|media|newspapers?|radio|"
+    r"znbc|ombudsman|mp|cipyu|natumpwa|bufi|ubufi|nsoni|ndakwiya|kwiya|bodza|manyazi|achipongwe|"
+    r"mwano|ndatopa|ndanyema|ndanyemede|kubeja|nyemi|buhata|maswabi|katezi|kataezi|nyaza|cilye|khoti|"
+    r"loya|wailesi)\b"
+)
+COMPLAINT_MARK = "zzcomplaint"
+COMPLAINT_MARK_ENABLED = True
 # Marks are features, not words: the rule layer and the familiarity check skip them.
-_MARKS = frozenset({OTHER_BODY_MARK, NO_DOMAIN_MARK})
+_MARKS = frozenset({OTHER_BODY_MARK, NO_DOMAIN_MARK, COMPLAINT_MARK})
 
 
 def names_other_body(text: str) -> bool:
@@ -283,6 +299,8 @@ def normalise_text(text: str) -> str:
         return norm
     if _OTHER_BODY_RE.search(norm):
         norm = f"{norm} {OTHER_BODY_MARK}"
+    if COMPLAINT_MARK_ENABLED and _COMPLAINT_RE.search(norm):
+        norm = f"{norm} {COMPLAINT_MARK}"
     if DOMAIN_MARK_ENABLED and not _DOMAIN_RE.search(norm):
         norm = f"{norm} {NO_DOMAIN_MARK}"
     return norm
