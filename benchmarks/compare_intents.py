@@ -82,19 +82,30 @@ def batches(path: Path | None = None) -> list[tuple[str, str, int]]:
     return [(t, y, first.get((t, y), len(commits))) for t, y in zip(texts, labels, strict=True)]
 
 
-def evaluate_batches(cand: Candidate, rows: list[tuple[str, str, int]]) -> dict:
-    """Leave-one-batch-out and chronological scores (see the module docstring)."""
+def evaluate_batches(cand: Candidate, rows: list[tuple[str, str, int]], old_batches: int = 0) -> dict:
+    """Leave-one-batch-out and chronological scores (see the module docstring).
+
+    ``old_batches`` > 0 adds ``group_old``: the leave-one-batch-out score on
+    batches 1..old_batches only, a test set that stays the same when batches
+    are added later (so example sets can be compared on it).
+    """
     t = np.asarray([r[0] for r in rows], dtype=object)
     y = np.asarray([r[1] for r in rows])
     g = np.asarray([r[2] for r in rows])
     out = {}
     for name, train_of in (("group", lambda b: g != b), ("chrono", lambda b: g < b)):
-        gold, pred = [], []
+        gold, pred, old_gold, old_pred = [], [], [], []
         for b in sorted(set(g.tolist()) - {int(g.min())}):
             cand.fit(list(t[train_of(b)]), list(y[train_of(b)]))
+            p = cand.predict(list(t[g == b]))
             gold += list(y[g == b])
-            pred += cand.predict(list(t[g == b]))
+            pred += p
+            if b <= old_batches:
+                old_gold += list(y[g == b])
+                old_pred += p
         out[name] = score(gold, pred)
+        if name == "group" and old_gold:
+            out["group_old"] = score(old_gold, old_pred)
     return out
 
 
@@ -139,10 +150,11 @@ class Candidate:
         self.flags = flags or {}
 
     def _norm(self, texts: list[str]) -> list[str]:
-        saved = {k: getattr(intents, k) for k in self.flags}
+        # A flag this checkout's module does not have is left alone (older checkouts).
+        saved = {k: getattr(intents, k) for k in self.flags if hasattr(intents, k)}
         try:
-            for k, v in self.flags.items():
-                setattr(intents, k, v)
+            for k in saved:
+                setattr(intents, k, self.flags[k])
             return [intents.normalise_text(t) for t in texts]
         finally:
             for k, v in saved.items():
@@ -301,9 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--dev-set", default=str(ROOT.parent / "shared" / "data" / "intents_dev.jsonl"))
     p.add_argument("--old-examples", default=None, help="fixtures file from before the new examples")
-    p.add_argument("--only", default=None, help="substring of the candidate names to run")
+    p.add_argument("--only", default=None, help="substrings (comma-separated) of the candidate names to run")
     p.add_argument("--by-batch", action="store_true", help="leave-one-batch-out and chronological scores")
     p.add_argument("--rounds", action="store_true", help="score the spent probe rounds too")
+    p.add_argument(
+        "--old-batches", type=int, default=0, help="with --by-batch: also score batches 1..N alone"
+    )
     args = p.parse_args(argv)
     texts, labels = examples()
     dev_path = Path(args.dev_set)
@@ -316,11 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         extra = ((old_t, old_y), ([t for t, _ in new], [y for _, y in new]))
     print(json.dumps({"examples": len(texts), "folds": args.folds, "dev": len(dev)}))
     for cand in candidates():
-        if args.only and args.only not in cand.name:
+        if args.only and not any(part in cand.name for part in args.only.split(",")):
             continue
         res = evaluate(cand, texts, labels, args.folds, dev, extra)
         if args.by_batch:
-            res.update(evaluate_batches(cand, batches()))
+            res.update(evaluate_batches(cand, batches(), args.old_batches))
         if args.rounds:
             res["rounds"] = evaluate_rounds(cand, texts, labels)
         print(json.dumps({"candidate": cand.name, **res}), flush=True)
