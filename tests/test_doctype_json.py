@@ -581,6 +581,12 @@ def test_fields_are_valid_for_frappe_v15(folder):
             target = f.get("options")
             assert target, f"{where}: Link without options"
             assert target in our_doctypes() or target in FRAPPE_V15_DOCTYPES, f"{where}: no DocType {target}"
+        if ftype == "Column Break":
+            # The desk shows a column break's label as a heading over the column: a placeholder
+            # such as "Column Break 1" appeared on the Chat Session form (seen on the bench).
+            assert not re.fullmatch(r"(?i)column[ _]?break.*", f.get("label") or ""), (
+                f"{where}: a Column Break label is shown as a heading; leave it out"
+            )
         if ftype == "Dynamic Link":
             pointer = next((g for g in doc["fields"] if g["fieldname"] == f.get("options")), None)
             assert pointer and pointer["fieldtype"] in ("Link", "Select"), f"{where}: bad Dynamic Link"
