@@ -124,9 +124,14 @@ def fake_frappe(monkeypatch):
     set_runtime(None)
 
 
-def _request(fr, method="POST", body=b"", content_type="application/json", headers=None):
+def _request(fr, method="POST", body=b"", content_type="application/json", headers=None, multithread=False):
     env = EnvironBuilder(
-        path="/api/method/x", method=method, data=body, content_type=content_type, headers=headers or {}
+        path="/api/method/x",
+        method=method,
+        data=body,
+        content_type=content_type,
+        headers=headers or {},
+        multithread=multithread,
     )
     fr.request = Request(env.get_environ())
 
@@ -654,3 +659,13 @@ def test_personal_data_at_rest_is_sealed_with_the_sites_encryption_key(fake_frap
     # The site key changed (a restore without site_config): empty, never an error.
     site_key = Fernet.generate_key().decode()
     assert crypto.open_sealed(sealed) == ""
+
+
+def test_request_info_says_whether_the_server_answers_one_request_at_a_time(fake_frappe):
+    """gunicorn's sync workers (bench's production config) set ``wsgi.multithread`` false:
+    chat.get_messages must not wait there; ``bench serve`` and gthread workers set it true."""
+    fr, m = fake_frappe
+    _request(fr, method="GET")
+    assert m.request_info().serves_one_at_a_time is True
+    _request(fr, method="GET", multithread=True)
+    assert m.request_info().serves_one_at_a_time is False

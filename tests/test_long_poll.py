@@ -135,3 +135,41 @@ def test_redis_down_wakes_this_process_and_logs_once(caplog):
         assert len(warnings) == 1
     finally:
         signals.close()
+
+
+def _request(serves_one_at_a_time: bool):
+    from werkzeug.datastructures import Headers, MultiDict
+
+    from assistant_crm.api.endpoint import RequestInfo
+
+    return RequestInfo(
+        method="GET",
+        path="/api/method/assistant_crm.api.chat.get_messages",
+        headers=Headers(),
+        body=b"",
+        args=MultiDict(),
+        form=MultiDict(),
+        remote_addr="127.0.0.1",
+        serves_one_at_a_time=serves_one_at_a_time,
+    )
+
+
+def test_no_long_poll_where_a_wait_would_hold_the_whole_server_process(rt):
+    """Frappe in production runs gunicorn sync workers: one waiting visitor held a whole
+    worker for 20 s (seen on the bench: a ping waited 19.5 s behind one long-poll)."""
+    from assistant_crm.api import chat
+    from assistant_crm.api.endpoint import reset_current_request, set_current_request
+    from assistant_crm.services.models import InboundMessage
+    from assistant_crm.services.pipeline import reply
+
+    token = reply.handle_message(InboundMessage(channel="web", text="Hello")).session_id
+    mark = set_current_request(_request(serves_one_at_a_time=False))
+    try:
+        latest = chat.get_messages(session_id=token)["last_id"]
+        assert "poll_after" not in chat.get_messages(session_id=token, since=latest)
+        set_current_request(_request(serves_one_at_a_time=True))
+        # Nothing new, asked to wait 20 s: answered at once, with when to ask again.
+        answer = chat.get_messages(session_id=token, since=latest, timeout=20)
+    finally:
+        reset_current_request(mark)
+    assert answer["messages"] == [] and answer["poll_after"] == chat.SHORT_POLL_SECONDS

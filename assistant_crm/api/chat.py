@@ -25,6 +25,11 @@ log = logging.getLogger("assistant_crm.chat")
 
 MAX_POLL_SECONDS = 25
 POLL_INTERVAL_SECONDS = 0.5
+# Where a waiting request would hold a whole server process (gunicorn's sync workers,
+# Frappe's production default), get_messages answers at once and asks the client to
+# come back after this many seconds instead.
+SHORT_POLL_SECONDS = 2
+_short_poll_logged = False
 # A whole office or campus may share one public IP: the per-IP limit is a
 # multiple of the per-session one.
 IP_LIMIT_FACTOR = 5
@@ -210,6 +215,11 @@ def get_messages(session_id: Any = None, since: str | None = None, timeout: Any 
     lasts (30 idle minutes, until "logout"); anyone else holding the token (or
     the same browser after logout or idle expiry) gets them as ``hidden: true``
     with a fixed notice instead of the text (issue 12.12).
+
+    On a server that answers one request at a time per process (gunicorn's sync
+    workers: Frappe in production) the call never waits: a few waiting visitors
+    would hold every worker and stop the whole site. It answers at once with
+    ``poll_after`` (seconds), which the bubble waits before asking again.
     """
     session = _session_or_404(session_id)
     try:
@@ -217,17 +227,35 @@ def get_messages(session_id: Any = None, since: str | None = None, timeout: Any 
     except (TypeError, ValueError):
         raise ValidationError("timeout must be a number of seconds", field="timeout") from None
     wait = max(0.0, min(wait, MAX_POLL_SECONDS))
+    poll_after = None
+    if wait > 0 and current_request().serves_one_at_a_time:
+        wait, poll_after = 0.0, SHORT_POLL_SECONDS
+        _log_short_poll_once()
     _limits(session.visitor_token, kind="poll", factor=POLL_LIMIT_FACTOR)
     after, skip = _since_time(session.name, since)
     shown = web_session.personal_allowed(session, current_request().cookie(web_session.COOKIE))
     messages = _wait_for_messages(session.name, after, skip, wait, hide_personal=not shown)
     fresh = context.get_session(session.name) or session
-    return {
+    answer = {
         "session_id": session_id,
         "status": fresh.status,
         "messages": messages,
         "last_id": messages[-1]["id"] if messages else (since or None),
     }
+    if poll_after is not None:
+        answer["poll_after"] = poll_after
+    return answer
+
+
+def _log_short_poll_once() -> None:
+    global _short_poll_logged
+    if not _short_poll_logged:
+        _short_poll_logged = True
+        log.info(
+            "get_messages: no long-poll on a server that answers one request at a time per process "
+            "(gunicorn sync workers); the chat asks every %s s. Realtime (socket.io) pushes replies at once.",
+            SHORT_POLL_SECONDS,
+        )
 
 
 @endpoint(allow_guest=True, methods=("POST",), max_body_bytes=UPLOAD_BODY_BYTES)

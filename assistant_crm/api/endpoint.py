@@ -54,6 +54,10 @@ class RequestInfo:
     roles: tuple[str, ...] = ()
     cookies: dict[str, str] = field(default_factory=dict)
     secure: bool = False  # came over HTTPS (directly or through a proxy that says so)
+    # The server process answers nothing else while this request runs: a WSGI server
+    # without threads (``wsgi.multithread`` false), such as gunicorn's default sync
+    # workers, which bench's production config runs Frappe on. Nothing may wait there.
+    serves_one_at_a_time: bool = False
     # Cookies the endpoint wants set ("" value: expire it); the runtime applies them.
     set_cookies: list[ResponseCookie] = field(default_factory=list)
 

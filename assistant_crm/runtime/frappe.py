@@ -587,6 +587,7 @@ def request_info() -> RequestInfo:
         roles=tuple(frappe.get_roles()),
         cookies=dict(getattr(req, "cookies", None) or {}),
         secure=is_https(getattr(req, "scheme", "http"), req.headers),
+        serves_one_at_a_time=not (getattr(req, "environ", None) or {}).get("wsgi.multithread", False),
     )
 
 

@@ -319,7 +319,10 @@
 			function (r) {
 				r = r || {};
 				receive(r.messages, r.status, r.last_id);
-				setTimeout(function () { poll(gen); }, push ? 30000 : 250);
+				// poll_after: the server does not hold requests (one request per process at a
+				// time, e.g. Frappe on gunicorn sync workers) and asks to come back later.
+				var next = push ? 30000 : r.poll_after > 0 ? r.poll_after * 1000 : 250;
+				setTimeout(function () { poll(gen); }, next);
 			},
 			function (e) {
 				// Unknown/expired session: start afresh rather than poll forever.
