@@ -77,3 +77,49 @@ def test_resend_waits_sixty_seconds(env):
     clock.offset += timedelta(seconds=41)
     _say(s, "resend")
     assert _codes_sent(rt, sms) == 2
+
+
+class _Stranger:
+    """Someone on WhatsApp from a phone that is not the one on record: a code goes by SMS."""
+
+    def __init__(self, phone: str):
+        self.sender = phone
+
+    def say(self, text: str):
+        from assistant_crm.services.pipeline import reply
+
+        return reply.handle_message(InboundMessage(channel="whatsapp", text=text, sender_id=self.sender))
+
+
+def test_resend_after_the_code_quota_gets_the_wait_through_the_pipeline(env):
+    """The quota ends the verification (nothing is awaited), so "resend" used to
+    reach the classifier and got a clarifying question; it gets the wait."""
+    rt, sms, clock = env
+    for i in range(3):  # three codes for these details from three phones
+        s = _Stranger(f"26097000000{i}")
+        s.say("when will I be paid")
+        assert "code" in s.say(f"{A['nrc']} {A['full_name']}").text
+    late = _Stranger("260970000009")
+    late.say("when will I be paid")
+    stopped = late.say(f"{A['nrc']} {A['full_name']}")
+    assert re.search(r"try again in 15 minutes", stopped.text), stopped.text
+    clock.offset += timedelta(minutes=4)
+    again = late.say("resend")
+    assert again.metadata["source"] == "gate", again.metadata
+    assert re.search(r"try again in 11 minutes", again.text), again.text
+    assert not again.quick_replies  # no clarifying question
+    assert _codes_sent(rt, sms) == 3
+    # In Bemba too, asking for a new code in words.
+    bemba = late.say("Mwapoleni mukwai")
+    assert bemba.metadata["language"] == "bem"
+    wait = late.say("Bushe kuti mwantumina code iyipya?")
+    assert wait.metadata["source"] == "gate" and "11" in wait.text and "maminiti" in wait.text, wait.text
+    # A question about something else is answered as usual meanwhile.
+    other = late.say("Where is your Ndola office?")
+    assert other.metadata["source"] != "gate", other.text
+    # Once the window has passed, "resend" is an ordinary message again and the
+    # details get a code.
+    clock.offset += timedelta(minutes=12)
+    late.say("when will I be paid")
+    assert "code" in late.say(f"{A['nrc']} {A['full_name']}").text
+    assert _codes_sent(rt, sms) == 4

@@ -77,9 +77,17 @@ LOGOUT_RE = re.compile(
     r"^\s*(please\s+)?(log\s*-?\s*(me\s+)?out|sign\s*-?\s*(me\s+)?out|forget\s+me|forget\s+my\s+details|end\s+verification)\s*[.!]*\s*$",
     re.IGNORECASE,
 )
+# "resend" and what people write instead, in English, Bemba ("tumeniko nakabili",
+# "code iyipya", "nshilapokelela") and Nyanja ("tumizaninso", "code yatsopano",
+# "sindinalandire").
 _RESEND_RE = re.compile(
-    r"\b(resend|re-send|send\s+(it\s+)?again|new\s+code|another\s+code|didn'?t\s+get)\b", re.I
+    r"\b(resend|re-send|send\s+(it\s+)?again|new\s+code|another\s+code|didn'?t\s+get|did\s+not\s+get|"
+    r"nakabili|iyipya|nshilapokelela|nshapokelela|tumizaninso|tumizanso|yatsopano|sindinalandire|"
+    r"hape)\b",
+    re.I,
 )
+# A message about the code itself (a long "I didn't get my pension" is not).
+_ABOUT_CODE_RE = re.compile(r"\b(code|sms|resend|re-send|otp)\b", re.I)
 _EMPLOYER_RE = re.compile(r"(?<![A-Za-z0-9])EMP[\s\-_/]?(\d{3,8})(?!\d)", re.IGNORECASE)
 _SPACED_CODE_RE = re.compile(r"\D{0,40}?(?<!\d)(\d{3})[ \-](\d{3})(?!\d)\D{0,40}")
 _QUESTION_RE = re.compile(r"\?|^\s*(what|when|where|which|who|why|how|can|could|do|does|is|are|will)\b", re.I)
@@ -303,6 +311,29 @@ def logout_if_asked(session: SessionState, text: str) -> GateResult | None:
     return _reply("logout", session, intent="service_request")
 
 
+def code_quota_if_asked(session: SessionState, text: str) -> GateResult | None:
+    """The wait before another code, to a "resend" after the code quota stopped
+    the verification; else None. The gate waits for nothing then, so without
+    this the classifier reads "resend" as anything (a clarifying question).
+    The pipeline asks before classifying."""
+    dialogue = Dialogue(session)
+    until = _parse_iso(dialogue.code_quota_until)
+    if until is None:
+        return None
+    now = get_runtime().clock.now()
+    if now >= until or session.verified_person_id:
+        dialogue.clear_code_quota()
+        return None
+    if dialogue.waiting is Waiting.CODE or not _RESEND_RE.search(text or ""):
+        return None  # a code in flight again: the gate's own "resend" answers
+    if not _ABOUT_CODE_RE.search(text) and len(re.findall(r"\w+", text)) > 4:
+        return None
+    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
+    return _reply(
+        "otp_quota", session, {"minutes": minutes}, intent=session.locked_intent or "service_request"
+    )
+
+
 def _mark_verified(session: SessionState, candidate: Candidate, method: str, now: datetime) -> GateResult:
     intent = session.locked_intent
     session.verified_person_id = candidate.person_id
@@ -323,6 +354,7 @@ def _mark_verified(session: SessionState, candidate: Candidate, method: str, now
         )
     )
     dialogue.stop_waiting()
+    dialogue.clear_code_quota()
     dialogue.forget("nrc", "full_name")
     _audit(
         session,
@@ -519,8 +551,10 @@ def _send_code(session: SessionState, candidate: Candidate, now: datetime, sends
         _audit(
             session, "verification.otp_quota", session.name, {"nrc": candidate.nrc_masked, "minutes": minutes}
         )
-        Dialogue(session).clear_auth()
-        Dialogue(session).stop_waiting()
+        dialogue = Dialogue(session)
+        dialogue.clear_auth()
+        dialogue.stop_waiting()
+        dialogue.note_code_quota(_iso(now + timedelta(seconds=wait)))
         return _reply("otp_quota", session, {"minutes": minutes})
     code = f"{secrets.randbelow(1_000_000):06d}"
     phone = candidate.phone

@@ -16,6 +16,9 @@ over one session's context:
 - ``last_quick_replies``: the labels last offered (a reply of "2" means the second).
 - ``answered`` / ``csat_asked``: the assistant answered a question here; the
   rating question went out (``dialogue/csat.py``).
+- ``code_quota_until``: no code can be sent for these details before this time
+  (ISO): the code quota stopped the verification, and a "resend" meanwhile gets
+  the wait, not a clarifying question.
 
 The JSON layout is unchanged from earlier releases, so stored sessions load as they were.
 """
@@ -209,6 +212,17 @@ class Dialogue:
         self._ctx.pop("auth", None)
 
     @property
+    def code_quota_until(self) -> str:
+        """When the code quota that stopped this verification ends (ISO; "" when none)."""
+        return str(self._ctx.get("code_quota_until") or "")
+
+    def note_code_quota(self, until: str) -> None:
+        self._ctx["code_quota_until"] = until
+
+    def clear_code_quota(self) -> None:
+        self._ctx.pop("code_quota_until", None)
+
+    @property
     def verified_name(self) -> str:
         """The verified person's full name as CoreBusiness gave it ("" when none)."""
         raw = self._ctx.get("auth") or {}
@@ -310,6 +324,7 @@ class Dialogue:
     def end_verification(self) -> None:
         """Forget who the person is and everything the gate was asking."""
         self.clear_auth()
+        self.clear_code_quota()
         self._ctx.pop("claim_choice", None)
         self._ctx.pop("question", None)
         self.stop_waiting(*GATE_QUESTIONS)
@@ -317,7 +332,7 @@ class Dialogue:
 
     def reset_on_idle(self) -> None:
         """The session idled out: verification, questions and slots all go."""
-        for key in ("auth", "pending", "slots", "low_confidence_streak", "question"):
+        for key in ("auth", "pending", "slots", "low_confidence_streak", "question", "code_quota_until"):
             self._ctx.pop(key, None)
 
     def handed_over(self, keep_question: bool = False) -> None:

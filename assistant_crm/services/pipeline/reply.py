@@ -134,6 +134,10 @@ def _run_stages(
         signed_out = gate.logout_if_asked(session, norm.text)
         if signed_out is not None:
             return Draft(signed_out.text, list(signed_out.quick_replies), "service_request", 1.0)
+        quota = gate.code_quota_if_asked(session, norm.text)
+        if quota is not None:
+            intent = quota.intent or "service_request"
+            return Draft(quota.text, list(quota.quick_replies), intent, 1.0, "gate")
         result, confident = policy.classify(session, norm)
         decision = policy.before_gate(session, result, confident, norm)
     if decision.source is Source.PERSON:
