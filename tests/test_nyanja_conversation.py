@@ -87,6 +87,11 @@ class NyanjaSpeaker:
             assert not english_in(label, self.person_id), (label, r.text)
         return r
 
+    def say_english(self, text: str) -> Reply:
+        r = reply.handle_message(InboundMessage(channel="whatsapp", text=text, sender_id=self.sender))
+        self.replies.append(r)
+        return r
+
 
 @pytest.fixture
 def corebusiness(rt) -> Iterator[object]:
@@ -152,3 +157,61 @@ def test_hand_off_taken_and_closed_by_an_agent_all_in_nyanja(rt, corebusiness, s
     assert "Macheza awa atha. Zikomo polankhula ndi WCFCB." in sent
     for text in sent:
         assert not english_in(text, person.person_id), text
+
+
+def test_a_nyanja_question_the_word_lists_miss_stays_in_nyanja(rt, corebusiness):
+    """The detector says "en" when unsure: "Ndalama zomaliza ... zinali zingati?"
+    (how much was the last money I received?) has no English word either, so the
+    conversation stays in Nyanja, and the question asked (the last payment) is
+    answered, not the list."""
+    person = NyanjaSpeaker("S-1001")
+    person.say("Moni, muli bwanji?")
+    person.say("Ndalama zanga zidzabwera liti?")
+    person.say(f"{person.person['nrc']} {person.person['full_name']}")
+    last = person.say("Ndalama zomaliza zomwe ndinalandira zinali zingati?")
+    assert last.metadata["language"] == "nya" and last.metadata["source"] == "live"
+    assert last.text.startswith("Malipiro anu omaliza anali ZMW 1,250.00"), last.text
+    missing = person.say("Ndi zikalata ziti zikusowa?")  # which documents are missing?
+    assert missing.metadata["source"] == "live" and missing.intent == "document_status", missing.text
+    refused = person.say("Chifukwa chiyani claim yanga inakanidwa?")  # why was my claim refused?
+    assert refused.text.startswith("Palibe claim yanu yomwe inakanidwa"), refused.text
+    # An English sentence does switch the conversation.
+    english = person.say_english("how much was my last payment")
+    assert english.metadata["language"] == "en" and english.text.startswith("Your last payment was")
+
+
+def test_why_is_my_payment_on_hold_in_nyanja_names_the_reason(rt, corebusiness):
+    person = NyanjaSpeaker("S-1002")
+    person.say("Moni")
+    person.say("Claim yanga ili kuti?")
+    person.say(f"{person.person['nrc']} {person.person['full_name']}")
+    held = person.say("Chifukwa chiyani malipiro anga aimitsidwa?")  # why is my payment on hold?
+    assert held.metadata["source"] == "live"
+    assert "Sitingathe kukulipirani pakali pano" in held.text and "Death certificate rejected" in held.text
+
+
+def test_a_verified_bemba_speaker_asking_without_my_gets_their_records(rt, corebusiness):
+    """ "Fipepala nshi fyashalamo?" (which documents remain?) from a verified person
+    is about their claim, not the knowledge base's article on documents."""
+    person = NyanjaSpeaker("S-1005")
+    person.say("Mwapoleni mukwai")
+    person.say("Bushe ndalama shandi shikesa lisa?")
+    person.say(f"{person.person['nrc']} {person.person['full_name']}")
+    missing = person.say("Fipepala nshi fyashalamo?")
+    assert missing.metadata["language"] == "bem" and missing.metadata["source"] == "live", missing.text
+    assert missing.text.startswith("Ifipepala ifi ficili filefwaikwa pa claim CLM-2026-50001")
+    last = person.say("Ndalama shinga napokelele umuku wapwililikisho?")  # how much did I get last time?
+    assert last.metadata["source"] == "live" and last.text.startswith("Nshilesanga ubulipilo"), last.text
+
+
+def test_tonga_and_lozi_verification_stays_in_their_language(rt, corebusiness):
+    """Tonga and Lozi have the verification rows: a question the word lists miss
+    after a Tonga or Lozi greeting is asked for the NRC in that language."""
+    tonga = NyanjaSpeaker("S-1003")
+    assert tonga.say("Mwabuka buti").metadata["language"] == "toi"
+    asked = tonga.say("Mali aangu aya kuboola lili?")  # when will my money come?
+    assert asked.metadata["source"] == "gate" and asked.text.startswith("Kutegwa tukwabilile"), asked.text
+    lozi = NyanjaSpeaker("S-1004")
+    assert lozi.say("Mu zuhile cwani").metadata["language"] == "loz"
+    asked = lozi.say("Mali a ka a taha lili?")
+    assert asked.metadata["source"] == "gate" and asked.metadata["language"] == "loz", asked.text

@@ -4,7 +4,7 @@
 first wants the next payment's date (or why there is none), the second the
 list. :func:`asked` names the question so :mod:`dialogue.answers` answers that
 question, with one template per kind. English plus the common Bemba and Nyanja
-words; anything else is an ``OVERVIEW``.
+words (and a few Tonga and Lozi ones); anything else is an ``OVERVIEW``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ _MONEY = (
     r"(paid|payments?|money|pension|benefits?|compensation|grant|lump\s*sum|refund|funds|cash|"
     r"ndalama|indalama|impiya|mali|malipiro|amalipilo|penshoni|pension\w*)"
 )
-_WHY = r"(why|reason|how\s+come|what\s+happened|mulandu|chifukwa|cinshi|chani|chiyani|nshi)"
+_WHY = (
+    r"(why|reason|how\s+come|what\s+happened|mulandu|chifukwa|cinshi|chani|chiyani|nshi|nkaambo|nzi|"
+    r"kabakalan\w*|kiñi|kini)"
+)
+# Refused: English, and the Bemba (-kaan-: "bayikaanile"), Nyanja (-kan-: "anakana",
+# "yakanidwa"), Tonga (-kak-: "yakakakwa") and Lozi (-han-: "ihanilwe") verb forms.
 _REJECTED = (
-    r"(reject\w*|declin\w*|refus\w*|turned\s+down|not\s+approved|denied|unsuccessful|kana\w*|kaana\w*)"
+    r"(reject\w*|declin\w*|refus\w*|turned\s+down|not\s+approved|denied|unsuccessful|kana\w*|\w*kaan\w*|"
+    r"\w*kanidw\w*|\w*akana|\w*kakakw\w*|\w*hanilw\w*)"
 )
 
 _WHY_REJECTED_RE = re.compile(
@@ -37,17 +43,27 @@ _WHY_REJECTED_RE = re.compile(
 _MISSING_RE = re.compile(
     r"\b(missing|outstanding|still\s+(need\w*|requir\w*|pending|owe)|what\s+else|remaining|left\s+to|"
     r"not\s+(yet\s+)?(received|submitted)|haven'?t\s+(sent|submitted|brought)|"
-    r"ziperewera|zasowa|zikusowa|ifyashala|fyashala|ifyaburako)",
+    r"ziperewera|zasowa|zikusowa|zotsala|zikufunikabe|ifyashala|fyashala|ifyaburako|ifilefwaikwa)",
     re.IGNORECASE,
+)
+# "last" in Nyanja ("zomaliza", "zotsiriza") and Bemba ("umuku wapwililikisha",
+# "ubwa kulekelesha"); "I received" ("ndinalandira", "napokelele") asks about a
+# payment made, not the next one.
+_LAST_LOCAL = (
+    r"(zomaliza|yomaliza|womaliza|zotsiriza|yotsiriza|\w*pwililik\w*|\w*kulekelesha|umuku\s+wapita|"
+    r"ndinalandira|tinalandira|napokelele|napokelela|twapokelele)"
 )
 _LAST_RE = re.compile(
     rf"\b(last|latest|previous|most\s+recent|recent)\b.*\b{_MONEY}|\b{_MONEY}\b.*\b(last|latest|previous)\b|"
-    r"\bwhen\s+was\s+(i|we|my)\b.*\b(paid|payment)|\bdid\s+(i|we)\s+(get|receive)\b",
+    r"\bwhen\s+was\s+(i|we|my)\b.*\b(paid|payment)|\bdid\s+(i|we)\s+(get|receive)\b|"
+    rf"\b{_LAST_LOCAL}\b.*\b{_MONEY}|\b{_MONEY}\b.*\b{_LAST_LOCAL}\b",
     re.IGNORECASE,
 )
 _NEXT_RE = re.compile(
     r"\b(next|upcoming|when|due|yet|still\s+waiting|where\s+is|where'?s|not\s+(been\s+)?(paid|received)|"
-    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lili|lisa|nthawi|bwanji)\b",
+    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lili|lisa|nthawi|bwanji|ndilili|"
+    # on hold: the answer to "why is my payment on hold" is why none can be paid now
+    r"on\s+hold|held|stopped|suspended|\w*imitsidw\w*|\w*imitsa)\b",
     re.IGNORECASE,
 )
 _MONEY_RE = re.compile(rf"\b{_MONEY}\b", re.IGNORECASE)

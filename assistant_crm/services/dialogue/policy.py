@@ -385,6 +385,12 @@ def _general_passage(session: SessionState, intent: str, norm: Normalised) -> Pa
         return None
     if needs_records(norm) or (session.is_verified and not _QUESTION_RE.search(norm.text)):
         return None
+    if session.is_verified and asked(norm.text) is not Asked.OVERVIEW:
+        # A verified person asking which documents remain, why a claim was refused
+        # or when money comes ("Fipepala nshi fyashalamo?", "Ndalama shinga
+        # napokelele umuku wapwililikisho?") asks about their own records, even
+        # without "my": the KB's general passage on documents answers another question.
+        return None
     passage = _general_match(session, norm)
     if passage is not None:
         return passage

@@ -45,6 +45,7 @@ from assistant_crm.services.infra.masking import mask_codes, mask_nrcs, mask_tex
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.infra.times import to_iso
 from assistant_crm.services.models import InboundMessage, SessionState
+from assistant_crm.services.pipeline import language as language_mod
 
 log = logging.getLogger("assistant_crm.context")
 
@@ -371,11 +372,16 @@ def update_language(session: SessionState, detected: str, text: str) -> str:
     """Switch the conversation language when the person clearly switches.
 
     Any local-language detection is a clear signal; going back to English
-    needs a message of at least three words, so "ok" or an NRC does not flip it.
+    needs a message of at least three words that reads as English (two or more
+    common English words), so "ok", an NRC, or a Nyanja question the word lists
+    miss ("Ndalama zomaliza zinali zingati?") does not flip it: the detector says
+    "en" when unsure, and a conversation in Nyanja answered in English is worse.
     """
     if detected not in LANGUAGES or detected == session.language:
         return session.language
-    if detected != "en" or len(re.findall(r"[A-Za-z]{2,}", text)) >= 3:
+    if detected != "en" or (
+        len(re.findall(r"[A-Za-z]{2,}", text)) >= 3 and language_mod.reads_as_english(text)
+    ):
         session.language = detected
     return session.language
 

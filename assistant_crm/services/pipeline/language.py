@@ -31,7 +31,8 @@ _LEXICON: dict[str, tuple[str, str]] = {
         nalicena nalilemene nalikomenwe alifwile umwaume umukashi abana umuntu abantu ningacita ningapoka
         ningalembesha ndeisanga ndeipoka mweshi uno lelo mailo imfula ilaloka sana bakabomba benu yenu
         ukukongola indalama tapali naumfwa nalembele bali ipokelela yapwa twalumbwa ba ne iyo ee awe
-        inambala cinjeni uyu ubu ubo kuli pali ine iwe ifwe imwe""",
+        inambala cinjeni uyu ubu ubo kuli pali ine iwe ifwe imwe shinga umuku napokelele fyashala
+        fyashalamo ukupwililika""",
         """ni na no mu ku pa ya sha ba""",
     ),
     # Nyanja / Chewa.
@@ -46,7 +47,8 @@ _LEXICON: dict[str, tuple[str, str]] = {
         nthawi yanji nthambi imathandiza antchito mvula idzagwa lero ngongole ndiphunzitseni kuphika
         ndingazilandire tipereke tingalipire pang'ono kampani yathu bizinesi shopu tinatsegula yatsopano
         inde ayi pepani ndili ndine dzina langa amalipira mwandithandiza bambo amayi ndithu ndipo kapena
-        sizinabwere penshoni ikuyenda yavomerezedwa mlandu wafika ngati""",
+        sizinabwere penshoni ikuyenda yavomerezedwa mlandu wafika ngati malipiro zomaliza yomaliza zomwe
+        zinali zingati chiyani zikusowa ndinalandira""",
         """ndi za wa la ya""",
     ),
     # Tonga (Zambia).
@@ -54,14 +56,15 @@ _LEXICON: dict[str, tuple[str, str]] = {
         """mwabuka mwalibuka buti mwabonwa twalumba ndalumba kapati mwasyala kabotu ndiyanda tuyanda
         kwaambaula amuntu bantu mali aangu angu yangu wangu tiiza ooyu mwezi kumulimo mulimo ndakacisa
         kulemba kulembya kucinca nambala mwatambula mapepa sena kuli mbuti nduwe ndime ino inzya peepe
-        ndilomba mukwesu kamubotu bana banyama maofesi aanu ilawa sunu mvula ncobeni""",
+        ndilomba mukwesu kamubotu bana banyama maofesi aanu ilawa sunu mvula ncobeni nkaambo ndilili
+        mukkale""",
         """a ku mu""",
     ),
     # Lozi.
     "loz": (
         """lumela lumelang zuhile cwani cwan itumezi hahulu siale hande zamae bata bulela mutu batu mali
         kai fitile fita kalisa kuzwafile musebezi mañolo manolo amuhezi ofisi mina kwa kacenu pula
-        ndate eni batili niitumezi muzuhile haluna luna lubeta bo""",
+        ndate eni batili niitumezi muzuhile haluna luna lubeta bo fiwa""",
         """ni u i a ka""",
     ),
 }
@@ -137,6 +140,17 @@ def detect(text: str) -> str:
     return lang
 
 
+def reads_as_english(text: str) -> bool:
+    """Whether ``text`` reads as English: two or more common English words and no
+    clear local marker. A message the local word lists miss ("Ndalama zomaliza
+    zinali zingati?") is not English for that: it has no English words either."""
+    # Not "a", nor a word a local language also uses ("no" is Bemba's "and").
+    english = sum(
+        1 for w in _words(text) if len(w) > 1 and w in _ENGLISH and w not in _STRONG and w not in _WEAK
+    )
+    return english >= 2 and max(scores(text).values()) < 2.0
+
+
 def is_common_word(word: str) -> bool:
     """Whether ``word`` is an everyday word of the lists here: a Bemba, Nyanja,
     Tonga or Lozi word, or a common English one (``ndefwaya``, ``za``, ``claim``).
@@ -145,4 +159,4 @@ def is_common_word(word: str) -> bool:
     return len(found) == 1 and (found[0] in _ENGLISH or found[0] in _STRONG or found[0] in _WEAK)
 
 
-__all__ = ["LANGUAGES", "detect", "is_common_word", "scores"]
+__all__ = ["LANGUAGES", "detect", "is_common_word", "reads_as_english", "scores"]
