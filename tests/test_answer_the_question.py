@@ -259,3 +259,52 @@ def test_an_upload_in_a_nyanja_conversation_is_thanked_in_nyanja(rt, corebusines
     person.say("Moni, ndikufuna thandizo chonde")
     r = person.say("", [Attachment(url="whatsapp-media:3", mime_type="image/jpeg", name="chithunzi.jpg")])
     assert r.text == "Zikomo, ndalandira chithunzi.jpg."
+
+
+def test_an_unnamed_photo_is_your_file_not_the_channels_placeholder(rt, corebusiness):
+    """WhatsApp names a photo sent without a file name "image-<media id>", Telegram
+    "photo": the person never wrote those, and in Nyanja they read as English."""
+    person = WhatsApp("S-1003")
+    person.say("Moni, muli bwanji?")
+    photo = person.say("", [Attachment(url="whatsapp-media:77", mime_type="image/jpeg", name="image-77")])
+    assert photo.text == "Zikomo, ndalandira fayilo yanu.", photo.text
+    english = WhatsApp("S-1004")
+    r = english.say("", [Attachment(url="tg-file:1", mime_type="image/jpeg", name="photo")])
+    assert r.text == "Thank you, I have received your file.", r.text
+
+
+def test_a_clipped_button_tapped_on_whatsapp_is_read_as_its_whole_label(rt, corebusiness):
+    """WhatsApp titles hold 20 characters: "When is my next payment?" shows, and
+    comes back when tapped, as "When is my next pay…" ("pay" alone is what an
+    employer does); it is read as the whole label the assistant offered."""
+    person = WhatsApp("S-1001")
+    last = person.verify("how much was my last payment")
+    assert last.text.startswith("Your last payment was"), last.text
+    assert "When is my next payment?" in last.quick_replies
+    tapped = person.say("When is my next pay…")
+    assert tapped.metadata["source"] == "live", tapped.text
+    assert tapped.text.startswith("Your next payment is ZMW 12,500.00"), tapped.text
+
+
+def test_a_new_question_while_the_code_is_awaited_is_the_one_answered(rt):
+    """Web chat: "when will I be paid", details, a code by SMS; before typing it the
+    person asks why the claim was rejected. That question is answered once the
+    code is in, not the first one (nor forgotten)."""
+    from tests.support import running_corebusiness_and_sms
+
+    with running_corebusiness_and_sms(rt) as (_cb, sms):
+        person = PEOPLE["S-1006"]
+        first = reply.handle_message(InboundMessage(channel="web", text="when will I be paid"))
+        sid = first.session_id
+
+        def say(text: str) -> Reply:
+            return reply.handle_message(
+                InboundMessage(channel="web", text=text, session_id=sid, sender_id=sid)
+            )
+
+        assert "code" in say(f"{person['nrc']} {person['full_name']}").text
+        reminder = say("why was my claim rejected?")
+        assert "6-digit code" in reminder.text, reminder.text
+        answer = say(sms.last_code(person["phone"]))
+        assert answer.metadata["source"] == "live", answer.text
+        assert "was not approved" in answer.text and "CLM-2025-60001" in answer.text, answer.text

@@ -215,3 +215,37 @@ def test_tonga_and_lozi_verification_stays_in_their_language(rt, corebusiness):
     assert lozi.say("Mu zuhile cwani").metadata["language"] == "loz"
     asked = lozi.say("Mali a ka a taha lili?")
     assert asked.metadata["source"] == "gate" and asked.metadata["language"] == "loz", asked.text
+
+
+def test_the_whatsapp_list_button_is_in_nyanja(rt, corebusiness):
+    """Four choices go as a WhatsApp list behind one button; its title was always
+    "Options". It is the conversation's language (label_options)."""
+    from assistant_crm.services.delivery.channels.base import OutboundPart
+    from assistant_crm.services.delivery.channels.whatsapp_send import WhatsAppSender
+
+    person = NyanjaSpeaker("S-1003")
+    hello = person.say("Moni, muli bwanji?")
+    assert len(hello.quick_replies) == 4
+    row = rt.store.get("Omnichannel Message", hello.metadata["outbox"])
+    part = OutboundPart.from_payload(row["payload"])
+    sent = WhatsAppSender("http://graph.invalid", "1", "token").body(part)
+    button = sent["interactive"]["action"]["button"]
+    assert sent["interactive"]["type"] == "list" and button == "Zosankha", sent
+    assert not english_in(button, person.person_id)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Kodi ndidzalipidwa liti?",  # when will I be paid?
+        "Kodi malipiro anga otsatira ndi angati?",  # how much is my next payment?
+        "Ndidzalandira ndalama zingati?",  # how much money will I receive?
+    ],
+)
+def test_the_next_payment_asked_in_other_nyanja_words(rt, corebusiness, question):
+    person = NyanjaSpeaker("S-1001")
+    person.say("Moni")
+    person.say(question)
+    answer = person.say(f"{person.person['nrc']} {person.person['full_name']}")
+    assert answer.metadata["source"] == "live", answer.text
+    assert answer.text.startswith("Malipiro anu otsatira ndi ZMW 12,500.00"), answer.text

@@ -117,6 +117,9 @@ class OutboundMessage:
     correlation_id: str = ""  # the outbox record name
     recipient_phone: str = ""
     sensitive: bool = False  # a one-time code: the text is dropped from the record once sent
+    # The button that opens a list of more than three choices (WhatsApp), in the
+    # conversation's language (template ``label_options``); "" = the sender's default.
+    menu_label: str = ""
 
 
 @dataclass

@@ -130,6 +130,7 @@ def enqueue_outbound(msg: OutboundMessage) -> str:
                 recipient_phone=msg.recipient_phone or "",
                 part=i,
                 parts=len(texts),
+                menu_label=msg.menu_label if last else "",
             )
             payload = part.as_payload()
             if note and last:

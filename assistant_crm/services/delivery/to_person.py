@@ -17,7 +17,7 @@ import logging
 from assistant_crm.services.delivery import outbox
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import OutboundMessage, SessionState
-from assistant_crm.services.pipeline import context
+from assistant_crm.services.pipeline import context, templates
 
 log = logging.getLogger("assistant_crm.to_person")
 
@@ -48,6 +48,9 @@ def deliver(
                     session_id=session.name,
                     quick_replies=list(quick_replies or []),
                     recipient_phone=session.phone,
+                    menu_label=templates.menu_label(
+                        list(quick_replies or []), session.language, session.channel
+                    ),
                 )
             )
         except Exception:

@@ -22,9 +22,12 @@ class Asked(str, Enum):
 
 
 # Money the person receives ("pay" alone is what an employer does: "when do we pay").
+# ... and being paid, in Nyanja ("ndidzalipidwa", "sindinalipidwe") and Bemba
+# ("nkalipilwa", "balanlipila").
 _MONEY = (
     r"(paid|payments?|money|pension|benefits?|compensation|grant|lump\s*sum|refund|funds|cash|"
-    r"ndalama|indalama|impiya|mali|malipiro|amalipilo|penshoni|pension\w*)"
+    r"ndalama|indalama|impiya|mali|malipiro|amalipilo|penshoni|pension\w*|\w*lipidw\w*|\w*lipilw\w*|"
+    r"\w*lipira|\w*nlipila|\w*lipilo)"
 )
 _WHY = (
     r"(why|reason|how\s+come|what\s+happened|mulandu|chifukwa|cinshi|chani|chiyani|nshi|nkaambo|nzi|"
@@ -62,6 +65,9 @@ _LAST_RE = re.compile(
 _NEXT_RE = re.compile(
     r"\b(next|upcoming|when|due|yet|still\s+waiting|where\s+is|where'?s|not\s+(been\s+)?(paid|received)|"
     r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lili|lisa|nthawi|bwanji|ndilili|"
+    # will (Nyanja -dza-, Bemba -ka-/-kesa) and not yet (Nyanja sindina-, Bemba nshila-)
+    r"ndidza\w*|tidza\w*|zidza\w*|idza\w*|\w*kapokelela|\w*kalipilwa|\w*kesa|sindina\w*|nshila\w*|"
+    r"\w*otsatira|\w*konkapo|"
     # on hold: the answer to "why is my payment on hold" is why none can be paid now
     r"on\s+hold|held|stopped|suspended|\w*imitsidw\w*|\w*imitsa)\b",
     re.IGNORECASE,

@@ -629,12 +629,14 @@ def _on_otp(session: SessionState, msg: InboundMessage, intent: IntentResult, no
                 seconds = OTP_RESEND_AFTER_SECONDS - int((now - sent_at).total_seconds())
                 return _reply("otp_resend_wait", session, {"seconds": seconds, "masked_phone": masked_phone})
             return _send_code(session, candidate, now, sends=challenge.otp_sends + 1)
-        if (
-            not requires_auth(intent.intent)
-            and intent.source != "context"
-            and re.search(r"[A-Za-z]{3,}", text)
-        ):
+        asks = intent.source != "context" and re.search(r"[A-Za-z]{3,}", text)
+        if asks and not requires_auth(intent.intent):
             return GateResult(action="pass", intent=intent.intent)
+        if asks:
+            # Another personal question while the code is on its way: answer that
+            # one once the code is in, as the identity question does.
+            session.locked_intent = intent.intent
+            Dialogue(session).keep_question(text)
         return _reply("otp_reminder", session, {"masked_phone": masked_phone})
 
     if is_locked(session, msg, candidate.nrc_hash):

@@ -157,7 +157,14 @@ _QUESTION_RE = re.compile(
     r"\b(bushe|kodi|liti|lilali|cinshi|chinshi|chani|chiyani|bwanji|zingati|angati|shinga|nshi)\b",
     re.I,
 )
-_FIRST_PERSON_RE = re.compile(r"\b(i|i'm|im|i've|ive|i'd|we|we're|us|ine|ifwe|ife)\b", re.I)
+# "I"/"we", and in Nyanja and Bemba the first person is a verb prefix: "ndidzalipidwa"
+# (I will be paid), "sindinalandire" (I have not received), "napokelele" (I received).
+_FIRST_PERSON_RE = re.compile(
+    r"\b(i|i'm|im|i've|ive|i'd|we|we're|us|ine|ifwe|ife)\b|"
+    r"\b(ndidza|ndina|sindina|ndiku|tidza|tina|sitina|tiku|nkalipilw|nkapokel|nshila|nshapokel|napokel|"
+    r"nalipokel|twapokel)\w*",
+    re.I,
+)
 # The position of an account or a case ("how much do we owe", "which documents are
 # missing"): asked with "I"/"we" it is about the person's own records.
 _ACCOUNT_RE = re.compile(
@@ -211,6 +218,24 @@ def picked_option(session: SessionState, text: str) -> str | None:
         if wanted == label.lower() or wanted == str(i):
             return intent
     return None
+
+
+def tapped_label(session: SessionState, text: str) -> str:
+    """The whole label of a tapped button whose title the platform got clipped
+    ("Back to the assistan…": WhatsApp and Messenger titles hold 20 characters, a
+    list row 24), else ``text``. The button comes back as the person's message,
+    and the hand-off and the clarifying question match labels by their full text."""
+    stripped = (text or "").strip()
+    ellipsis = next((e for e in ("…", "...") if stripped.endswith(e)), "")  # normalising spells it out
+    if not ellipsis:
+        return text
+    stem = stripped[: -len(ellipsis)].rstrip().lower()
+    if not stem:
+        return text
+    for label in Dialogue(session).last_quick_replies:
+        if len(label) > len(stem) and label.lower().startswith(stem):
+            return label
+    return text
 
 
 def numbered_choice(session: SessionState, text: str) -> str:

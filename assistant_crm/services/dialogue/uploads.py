@@ -10,6 +10,7 @@ link is audited. Nothing about the claim is said to anyone not verified.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from assistant_crm.services.dialogue.answers import Draft, line, say
@@ -19,6 +20,12 @@ from assistant_crm.services.integrations.corebusiness import CoreBusinessError
 from assistant_crm.services.models import SessionState
 
 log = logging.getLogger("assistant_crm.uploads")
+
+# The names channels give a file that came without one: WhatsApp "image-<media id>",
+# Telegram "photo", Messenger "image". The person never wrote them: "your file".
+_PLACEHOLDER_NAME_RE = re.compile(
+    r"^(image|photo|sticker|video|video_note|animation|audio|voice|document|file)(-[\w.]+)?$", re.I
+)
 
 # Claims still being worked on: a document sent now can still count.
 OPEN_CLAIM_STATUSES = ("received", "under_review", "awaiting_documents", "medical_assessment", "approved")
@@ -30,7 +37,7 @@ def acknowledge(session: SessionState, attachments: list[dict[str, Any]], then: 
     Adds ``claim_number`` to each attachment it links to a verified person's open claim.
     """
     unnamed = line("upload_file_unnamed", session)  # "your file", in the conversation's language
-    names = ", ".join(str(a.get("name") or unnamed) for a in attachments)
+    names = ", ".join(_shown_name(a, unnamed) for a in attachments)
     text, replies = say("upload_received", session, {"file_name": names})
     claim = _open_claim(session)
     if claim:
@@ -49,6 +56,11 @@ def acknowledge(session: SessionState, attachments: list[dict[str, Any]], then: 
         confidence=1.0,
         metadata={"upload_claim": claim},
     )
+
+
+def _shown_name(attachment: dict[str, Any], unnamed: str) -> str:
+    name = str(attachment.get("name") or "").strip()
+    return unnamed if not name or _PLACEHOLDER_NAME_RE.match(name) else name
 
 
 def _open_claim(session: SessionState) -> str:

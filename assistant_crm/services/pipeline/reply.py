@@ -39,7 +39,7 @@ from assistant_crm.services.infra import metrics
 from assistant_crm.services.infra.masking import mask_text
 from assistant_crm.services.infra.ports import get_runtime
 from assistant_crm.services.models import ComposeRequest, InboundMessage, OutboundMessage, Reply, SessionState
-from assistant_crm.services.pipeline import context, gemini
+from assistant_crm.services.pipeline import context, gemini, templates
 from assistant_crm.services.pipeline.channel_format import format_for_channel
 from assistant_crm.services.pipeline.normalise import Normalised, normalise
 from assistant_crm.services.pipeline.stage_timer import StageTimer
@@ -63,6 +63,8 @@ def handle_message(msg: InboundMessage) -> Reply:
         norm = normalise(msg.text)
     with timer.stage("context"):
         session = context.load_session(msg)
+        if (label := policy.tapped_label(session, norm.text)) != norm.text:
+            norm, msg = normalise(label), replace(msg, text=label)
         context.update_language(session, norm.language, norm.text)
         context.update_slots(session, norm.nrcs, norm.claim_numbers, norm.phones)
     attachments = [dict(a.__dict__) for a in msg.attachments] if msg.attachments else None
@@ -251,6 +253,7 @@ def _deliver(session: SessionState, msg: InboundMessage, text: str, quick_replie
                 quick_replies=list(quick_replies),
                 reply_to=msg.platform_message_id or None,
                 recipient_phone=session.phone,
+                menu_label=templates.menu_label(quick_replies, session.language, session.channel),
             )
         )
     except Exception:

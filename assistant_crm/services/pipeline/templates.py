@@ -192,3 +192,15 @@ def render(
     return Rendered(
         text=fill(body, values), quick_replies=[r for r in (fill(q, values) for q in replies) if r]
     )
+
+
+# WhatsApp shows at most three reply buttons; more go in a list behind one button.
+MENU_AFTER = 3
+
+
+def menu_label(quick_replies: list[str], language: str, channel: str = "all") -> str:
+    """The title of the button that opens a list of ``quick_replies``, in the
+    conversation's language ("" when they fit as reply buttons)."""
+    if len(quick_replies) <= MENU_AFTER:
+        return ""
+    return render("label_options", language=language, channel=channel).text

@@ -44,6 +44,7 @@ class OutboundPart:
     parts: int = 1
     # WhatsApp outside the 24-hour window: send the approved template instead.
     template: dict[str, Any] | None = None
+    menu_label: str = ""  # the button that opens a list of choices (WhatsApp), already translated
 
     def as_payload(self) -> dict[str, Any]:
         out = {
@@ -58,6 +59,8 @@ class OutboundPart:
         }
         if self.recipient_phone:
             out["recipient_phone"] = self.recipient_phone
+        if self.menu_label:
+            out["menu_label"] = self.menu_label
         return out
 
     @classmethod
@@ -74,6 +77,7 @@ class OutboundPart:
             recipient_phone=str(data.get("recipient_phone") or ""),
             part=int(data.get("part") or 1),
             parts=int(data.get("parts") or 1),
+            menu_label=str(data.get("menu_label") or ""),
         )
 
 

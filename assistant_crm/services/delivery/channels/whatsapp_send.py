@@ -51,7 +51,7 @@ class WhatsAppSender:
             msg["template"] = part.template
         elif part.quick_replies:
             msg["type"] = "interactive"
-            msg["interactive"] = interactive(part.text, part.quick_replies)
+            msg["interactive"] = interactive(part.text, part.quick_replies, part.menu_label)
         else:
             msg["type"] = "text"
             msg["text"] = {"body": part.text, "preview_url": False}
@@ -104,7 +104,9 @@ def graph_failure(resp: Any, data: dict[str, Any]) -> SendResult:
     return http_failure(resp, detail)
 
 
-def interactive(text: str, quick_replies: list[str]) -> dict[str, Any]:
+def interactive(text: str, quick_replies: list[str], menu_label: str = "") -> dict[str, Any]:
+    """Reply buttons (up to three) or a list behind a menu button titled
+    ``menu_label`` (the conversation's language; "Options" when none is given)."""
     body = {"text": text[:INTERACTIVE_BODY_LIMIT] or "…"}
     if len(quick_replies) <= 3:
         buttons = [
@@ -113,10 +115,11 @@ def interactive(text: str, quick_replies: list[str]) -> dict[str, Any]:
         ]
         return {"type": "button", "body": body, "action": {"buttons": buttons}}
     rows = [{"id": f"qr_{i}", "title": clip(q, 24)} for i, q in enumerate(quick_replies[:10], start=1)]
+    label = clip(menu_label or "Options", 20)  # the list button's limit, and the section title's 24
     return {
         "type": "list",
         "body": body,
-        "action": {"button": "Options", "sections": [{"title": "Options", "rows": rows}]},
+        "action": {"button": label, "sections": [{"title": label, "rows": rows}]},
     }
 
 
