@@ -320,3 +320,34 @@ def test_the_whole_wait_on_mariadb_with_redis(mariadb_rt):
     name = row_of(rt, first.session_id)["name"]
     assert context.history_rows(name)[-1]["text"] == back.text
     assert handoff.queue_position(row_of(rt, second.session_id)["name"]) == 1
+
+
+def test_out_of_hours_the_person_can_go_back_to_the_assistant_in_one_tap(rt, clock):
+    """At night a person who asked for staff waits till morning, and the assistant
+    stays quiet meanwhile: the out-of-hours (and all-busy) message offers the way
+    back, in the conversation's language. On WhatsApp the 24-character Nyanja
+    label comes back clipped to 20 and is still understood."""
+    from tests.fakes.corebusiness_stub import PEOPLE
+    from tests.support import running_corebusiness
+
+    clock.at = datetime(2026, 11, 30, 18, 0)  # a Monday evening: closed
+    sender = PEOPLE["S-1001"]["phone"].lstrip("+")
+
+    def say(text: str):
+        return reply.handle_message(InboundMessage(channel="whatsapp", text=text, sender_id=sender))
+
+    with running_corebusiness(rt, timeout_seconds=2):
+        say("Moni, muli bwanji?")
+        closed = say("Ndipatseni munthu")
+        assert closed.handoff and closed.quick_replies == ["Bwererani kwa wothandiza"], closed.quick_replies
+        assert say("Ndalama zanga zidzabwera liti?").suppressed  # waits for the agents
+        back = say("Bwererani kwa wotha…")  # the WhatsApp button's title, as tapped
+        assert not back.suppressed and back.text.startswith("Mwabwerera"), back.text
+        asked = say("Ndalama zanga zidzabwera liti?")
+        assert asked.metadata["source"] == "gate" and asked.metadata["language"] == "nya", asked.text
+    # In English, the busy message offers it too.
+    clock.at = MONDAY_10AM
+    out = hand_off()
+    assert out.quick_replies == ["Back to the assistant"]
+    back = reply.handle_message(web("Back to the assistant", out.session_id))
+    assert back.text.startswith("You're back with the assistant"), back.text

@@ -238,6 +238,14 @@ def tapped_label(session: SessionState, text: str) -> str:
     return text
 
 
+def is_offered_label(session: SessionState, text: str) -> bool:
+    """Whether ``text`` is one of the buttons the assistant offered last (as tapped)."""
+    wanted = (text or "").strip().lower()
+    return bool(wanted) and any(
+        wanted == label.strip().lower() for label in Dialogue(session).last_quick_replies
+    )
+
+
 def numbered_choice(session: SessionState, text: str) -> str:
     """On SMS (and by habit elsewhere) people answer "2" for the second option
     offered; read it as that option's label. Not while the gate waits for an

@@ -48,7 +48,7 @@ _LEXICON: dict[str, tuple[str, str]] = {
         ndingazilandire tipereke tingalipire pang'ono kampani yathu bizinesi shopu tinatsegula yatsopano
         inde ayi pepani ndili ndine dzina langa amalipira mwandithandiza bambo amayi ndithu ndipo kapena
         sizinabwere penshoni ikuyenda yavomerezedwa mlandu wafika ngati malipiro zomaliza yomaliza zomwe
-        zinali zingati chiyani zikusowa ndinalandira""",
+        zinali zingati chiyani zikusowa ndinalandira bwererani wothandiza kwa""",
         """ndi za wa la ya""",
     ),
     # Tonga (Zambia).

@@ -65,7 +65,10 @@ def handle_message(msg: InboundMessage) -> Reply:
         session = context.load_session(msg)
         if (label := policy.tapped_label(session, norm.text)) != norm.text:
             norm, msg = normalise(label), replace(msg, text=label)
-        context.update_language(session, norm.language, norm.text)
+        if not policy.is_offered_label(session, norm.text):
+            # A button the assistant offered is in the conversation's language already,
+            # whatever the word lists make of it ("Bwererani kwa wothandiza" has Lozi's "kwa").
+            context.update_language(session, norm.language, norm.text)
         context.update_slots(session, norm.nrcs, norm.claim_numbers, norm.phones)
     attachments = [dict(a.__dict__) for a in msg.attachments] if msg.attachments else None
     incoming = {"attachments": attachments, "channel_message_id": msg.platform_message_id or None}
