@@ -85,6 +85,7 @@ def create_runtime(
     install: bool = True,
     scheduler: bool = False,
     seed: bool = True,
+    shared_jobs: bool = False,
 ) -> Runtime:
     """Build (and by default install) a standalone runtime.
 
@@ -105,7 +106,10 @@ def create_runtime(
         cache: Any = ResilientCache(redis_url, prefix=f"assistant_crm|{_db_tag(url)}|", engine=store.engine)
     else:
         cache = MemoryCache()
-    queue = ThreadQueue(workers=workers)
+    # A server's turns may run in any process serving the same database (Redis
+    # list per database): no process idles while another has a backlog.
+    shared = (redis_url, f"assistant_crm|{_db_tag(url)}|jobs") if shared_jobs and redis_url else None
+    queue = ThreadQueue(workers=workers, shared=shared)
     rt = Runtime(store=store, cache=cache, queue=queue, settings=settings, clock=clock, name="standalone")
     rt.extras["settings_source"] = source
     rt.extras["database_url"] = url

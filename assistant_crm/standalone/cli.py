@@ -46,7 +46,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"sandbox: {group} settings come from your environment/config, not the sandbox", flush=True)
     # Fail fast, in the parent, on a bad database/config before any worker starts.
     rt = _runtime(
-        args, overrides=overrides or None, workers=max(2, args.threads), scheduler=args.workers <= 1
+        args,
+        overrides=overrides or None,
+        workers=max(2, args.threads),
+        scheduler=args.workers <= 1,
+        shared_jobs=args.workers <= 1,  # gunicorn's workers take the shared jobs, not this parent
     )
     if args.workers <= 1:
         # With gunicorn each worker's scheduler runs recover() as it starts. Jobs
@@ -205,7 +209,9 @@ def _serve_gunicorn(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             # Each worker process builds its own runtime after the fork.
             from assistant_crm.standalone.wsgi import create_app
 
-            rt = _runtime(args, overrides=overrides or None, workers=2, scheduler=True, seed=False)
+            rt = _runtime(
+                args, overrides=overrides or None, workers=2, scheduler=True, seed=False, shared_jobs=True
+            )
             _warm_up()
             return create_app(rt)
 

@@ -498,7 +498,7 @@ class SQLStore:
         *,
         in_transaction: bool,
     ) -> Any:
-        values = {**ds.fixed, **params} if ds.fixed else params
+        values = {**ds.fixed, **params} if ds.fixed or ds.binds else params  # never the caller's dict
         for name, proc in ds.binds:
             if name in values:
                 values[name] = proc(values[name])
