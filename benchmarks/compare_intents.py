@@ -125,7 +125,8 @@ def evaluate_rounds(cand: Candidate, texts: list[str], labels: list[str]) -> dic
 
 
 class Features:
-    """The shipped feature set: word 1–2-grams + char_wb 2–5-grams (or a variant)."""
+    """Word 1–2-grams + char_wb 2–5-grams seen twice (shipped until 2026-11-30; the
+    shipped set since keeps every character n-gram: ``shipped_features``), or a variant."""
 
     def __init__(self, char=(2, 5), words=(1, 2), char_min_df=2) -> None:
         self.char, self.words, self.char_min_df = char, words, char_min_df
@@ -231,6 +232,10 @@ class OOSBias:
         return self.classes_[np.argmax(scores, axis=1)]
 
 
+def shipped_features() -> Features:
+    return Features(char_min_df=1)
+
+
 def candidates() -> list[Candidate]:
     lr = lambda c: lambda: LogisticRegression(C=c, solver="newton-cg", max_iter=200, tol=1e-3)  # noqa: E731
     return [
@@ -256,21 +261,23 @@ def candidates() -> list[Candidate]:
         Candidate("LR C=20 + OOS bias 1.0", lambda: OOSBias(1.0)),
         Candidate("LR C=20 + OOS bias 2.0", lambda: OOSBias(2.0)),
         Candidate("LinearSVC C=1 + OOS bias 0.1", lambda: OOSBias(0.1, c=1.0, svm=True)),
-        Candidate("LinearSVC C=1 + OOS bias 0.2", lambda: OOSBias(0.2, c=1.0, svm=True)),
+        Candidate("LinearSVC C=1 + OOS bias 0.2", lambda: OOSBias(0.2, c=1.0, svm=True), shipped_features),
         Candidate("LinearSVC C=1 + OOS bias 0.3", lambda: OOSBias(0.3, c=1.0, svm=True)),
         Candidate(
             "LinearSVC C=1 + OOS bias 0.2, no complaint mark",
             lambda: OOSBias(0.2, c=1.0, svm=True),
+            shipped_features,
             flags={"COMPLAINT_MARK_ENABLED": False},
         ),
         Candidate(
-            "LinearSVC C=1 + OOS bias 0.2, char min_df 1",
+            "LinearSVC C=1 + OOS bias 0.2, char min_df 2 (shipped until 2026-11-30)",
             lambda: OOSBias(0.2, c=1.0, svm=True),
-            lambda: Features(char_min_df=1),
+            lambda: Features(char_min_df=2),
         ),
         Candidate(
             "LinearSVC C=1 balanced + OOS bias 0.2",
             lambda: OOSBias(0.2, c=1.0, svm=True, balanced=True),
+            shipped_features,
         ),
         Candidate("LR C=20 + OOS gate", lambda: OOSGate(LogisticRegression(C=20.0, max_iter=300))),
     ]

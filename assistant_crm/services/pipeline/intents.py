@@ -455,8 +455,10 @@ def _vectorizers() -> tuple[Any, Any]:
     common = {"sublinear_tf": True, "lowercase": False, "dtype": np.float64}
     return (
         TfidfVectorizer(analyzer=_word_ngrams, **common),
-        # A character n-gram seen once is mostly noise and a third of the features.
-        TfidfVectorizer(analyzer=_char_ngrams, min_df=2, **common),
+        # Every character n-gram, even one seen once: a rare Tonga or Lozi stem is
+        # often such an n-gram, and keeping them led on every unseen measure
+        # (out-of-scope recall +2-3 points; docs/performance.md, 2026-11-30).
+        TfidfVectorizer(analyzer=_char_ngrams, min_df=1, **common),
     )
 
 
