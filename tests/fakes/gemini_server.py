@@ -3,7 +3,10 @@
 Tests script its behaviour with :attr:`FakeGemini.script`: a list of steps
 consumed one per request (the last one repeats). A step is one of
 ``("answer", text)``, ``("status", code)``, ``("status_retry_after", code, seconds)``,
-``("sleep", seconds, text)``, ``("safety",)``, ``("empty",)``, ``("blocked_prompt",)``.
+``("sleep", seconds, text)``, ``("safety",)``, ``("empty",)``, ``("blocked_prompt",)``,
+``("echo_draft",)`` (a model that keeps the grounded draft answer word for word:
+it answers with the request's DRAFT ANSWER section; a JSON-mode request, the
+intent second opinion, gets a 503).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class FakeGemini(LoopbackServer):
                         {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw or b"{}")}
                     )
                     step = fake.script.pop(0) if len(fake.script) > 1 else fake.script[0]
+                if step[0] == "echo_draft":
+                    step = fake.echo_draft(fake.requests[-1]["body"])
                 fake.respond(self, step)
 
         self._listen(Handler)
@@ -55,6 +60,15 @@ class FakeGemini(LoopbackServer):
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    @staticmethod
+    def echo_draft(body: dict) -> tuple:
+        """The step that answers ``body`` with its own DRAFT ANSWER section."""
+        if (body.get("generationConfig") or {}).get("responseMimeType") == "application/json":
+            return ("status", 503)
+        text = "".join(p.get("text", "") for p in body["contents"][-1]["parts"])
+        draft = text.split("DRAFT ANSWER", 1)[1].split("\n", 1)[1].split("\nUSER MESSAGE:", 1)[0]
+        return ("answer", draft.strip())
 
     @staticmethod
     def candidate(text: str | None, finish: str = "STOP") -> dict:

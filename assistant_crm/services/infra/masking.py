@@ -24,6 +24,10 @@ PHONE_RE = re.compile(PHONE_CANDIDATE_PATTERN)
 CODE_RE = re.compile(r"(?<![\w/+\-.])(\d{3})[ \-]?(\d{3})(?![\w/\-])")
 MASKED_NRC_PREFIX = "******/**/"
 MASKED_CODE = "******"
+# The made-up NRC that articles and templates show as the format ("type it like
+# 123456/78/1"). Public text (a knowledge passage) may keep it: an answer about
+# the NRC format needs it whole. A person's message never does.
+EXAMPLE_NRC = "123456/78/1"
 
 
 def mask_nrc(nrc: str) -> str:
@@ -60,11 +64,16 @@ def _looks_like_phone(candidate: str) -> bool:
     return head.startswith(("+", "00", "0", "260")) or bool(to_e164(candidate))
 
 
-def mask_text(text: str) -> str:
-    """Mask every NRC and phone number found in free text (after folding)."""
+def mask_text(text: str, keep_example: bool = False) -> str:
+    """Mask every NRC and phone number found in free text (after folding);
+    ``keep_example`` leaves the format's example NRC (for public text only)."""
     if not text:
         return text
-    out = NRC_RE.sub(lambda m: MASKED_NRC_PREFIX + m.group(3), fold(text))
+
+    def nrc(m: re.Match) -> str:
+        return m.group(0) if keep_example and m.group(0) == EXAMPLE_NRC else MASKED_NRC_PREFIX + m.group(3)
+
+    out = NRC_RE.sub(nrc, fold(text))
     return PHONE_RE.sub(_mask_phone_match, out)
 
 

@@ -14,7 +14,7 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from assistant_crm.services.infra.masking import NRC_RE, PHONE_RE
+from assistant_crm.services.infra.masking import EXAMPLE_NRC, NRC_RE, PHONE_RE
 from assistant_crm.services.pipeline.normalise import find_claim_numbers, fold
 
 _EMPLOYER_RE = re.compile(r"(?<![A-Za-z0-9])EMP[\s\-_/]?(\d{3,8})(?!\d)", re.IGNORECASE)
@@ -81,8 +81,8 @@ def problem(answer: str, grounded: str) -> str | None:
     ground = fold(grounded)
     if _TALKS_ABOUT_ITSELF.search(text):
         return "answer talks about its instructions"
-    if NRC_RE.search(text):
-        return "answer contains an NRC number"
+    if any(m.group(0) != EXAMPLE_NRC or EXAMPLE_NRC not in ground for m in NRC_RE.finditer(text)):
+        return "answer contains an NRC number"  # (the format's example, when the facts show it, is no one's)
     allowed_claims = set(find_claim_numbers(ground))
     if any(c not in allowed_claims for c in find_claim_numbers(text)):
         return "answer contains a claim number not in the facts"

@@ -63,7 +63,7 @@ def grounded_message(req: ComposeRequest) -> str:
         parts.append("KNOWLEDGE (from the WCFCB knowledge base):")
         for p in req.passages:
             src = f" (source: {p.source})" if p.source else ""
-            parts.append(f"- {p.title}{src}: {mask_text(p.text)}")
+            parts.append(f"- {p.title}{src}: {mask_text(p.text, keep_example=True)}")
     if req.facts:
         parts.append("FACTS (the verified person's own records):")
         facts = _without_identifiers(req.facts)
@@ -72,7 +72,8 @@ def grounded_message(req: ComposeRequest) -> str:
         parts.append(f"The verified person's first name: {req.person_name.split()[0]}")
     parts.append(f"DETECTED INTENT: {req.intent}")
     parts.append("DRAFT ANSWER (correct but stiff; improve its wording, keep every fact):")
-    parts.append(mask_text(req.fallback))
+    # A knowledge answer's draft is the passage: public text, its example NRC kept.
+    parts.append(mask_text(req.fallback, keep_example=bool(req.passages) and not req.personal))
     parts.append("USER MESSAGE:")
     parts.append(redact(req.user_message, names=_names_in([req.user_message] + [t for _, t in req.history])))
     return "\n".join(parts)
