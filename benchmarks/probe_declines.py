@@ -3,8 +3,9 @@ be answered with a knowledge-base passage.
 
 Each out_of_scope message of the given intent files (``{"text", "intent"}`` per
 line) opens a new web chat on a fresh ``serve``; a reply that quotes a passage
-(``metadata.kb_article``) is a false answer and is printed.
-Usage: python benchmarks/probe_declines.py FILE.jsonl [FILE.jsonl ...] [--exe PATH-TO-assistant-crm]
+(``metadata.kb_article``) is a false answer and is printed. ``--label
+escalation`` checks complaints and requests for a person the same way.
+Usage: python benchmarks/probe_declines.py FILE.jsonl [FILE.jsonl ...] [--label INTENT] [--exe PATH]
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("files", type=Path, nargs="+")
     ap.add_argument("--exe", default=str(Path(sys.executable).with_name("assistant-crm")))
+    ap.add_argument("--label", default="out_of_scope", help="the intent whose messages must get no passage")
     args = ap.parse_args()
     texts: list[str] = []
     for path in args.files:
         for line in path.read_text().splitlines():
             row = json.loads(line) if line.strip() else {}
-            if row.get("intent") == "out_of_scope" and row.get("text") not in texts:
+            if row.get("intent") == args.label and row.get("text") not in texts:
                 texts.append(row["text"])
     answered = 0
     with serving(args.exe) as base:
@@ -42,7 +44,7 @@ def main() -> int:
                     f"  ANSWERED [{answer.get('intent')} / {meta.get('policy')}] {text}\n      -> {meta['kb_article']}"
                 )
     print(
-        f"out_of_scope answered from the KB {answered}/{len(texts)}; declined {len(texts) - answered}/{len(texts)}"
+        f"{args.label} answered from the KB {answered}/{len(texts)}; not {len(texts) - answered}/{len(texts)}"
     )
     return 0
 
