@@ -87,6 +87,45 @@ def test_general_question_is_answered_with_its_fact(kb_server, gemini_fake, row)
         assert "KNOWLEDGE (from the WCFCB knowledge base)" in grounding
 
 
+# The other side: a question about one's own case still needs the records (the
+# gate asks who the person is), and a complaint still goes to a person, however
+# well a passage matches its words.
+ABOUT_ONES_OWN_CASE = [
+    "my claim was lodged in March for my injured hand, what stage is it at now?",
+    "did the medical report I dropped at the Ndola office reach you?",
+    "my pension has not been received this month",
+    "we got a demand letter for arrears but we paid in April, why?",
+    "what is our assessment for this year? we have 30 workers",
+    "Bushe mwailandira amapepala yandi?",
+    "my husband's claim file is waiting on one document, which one is it?",
+    "why was my claim rejected?",
+    "when will I get my next pension payment?",
+]
+COMPLAINTS = [
+    "I have been waiting 3 months for my compensation and nobody answers the phone. Why?",
+    "Why is nobody replying to my letters about my late husband's pension?",
+    "this is useless, why can't you just pay people what they are owed??",
+    "I want to speak to a person about my pension",
+]
+
+
+@pytest.mark.parametrize("question", ABOUT_ONES_OWN_CASE)
+def test_a_question_about_ones_own_case_goes_to_verification(kb_server, question):
+    answer = Visitor(kb_server).send(question)
+    assert answer["metadata"].get("policy") == "gate", (answer["intent"], answer["metadata"].get("policy"))
+    assert not answer["metadata"].get("kb_article")
+
+
+@pytest.mark.parametrize("question", COMPLAINTS)
+def test_a_complaint_or_a_request_for_a_person_is_handed_off(kb_server, question):
+    answer = Visitor(kb_server).send(question)
+    assert answer["handoff"] is True, (
+        answer["intent"],
+        answer["metadata"].get("policy"),
+        answer["reply"][:120],
+    )
+
+
 def test_every_line_of_the_facts_sheet_has_questions():
     """A line added to the facts sheet needs its questions here (and an article that answers them)."""
     facts = shared_data.require(shared_data.FACTS_ENV, "wcfcb_facts.md").read_text("utf-8")

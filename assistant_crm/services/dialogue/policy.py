@@ -41,6 +41,10 @@ GATE_ANSWER = Rule(
     "gate_answer", "a message answering the gate's NRC or code question belongs to the locked intent"
 )
 HAND_OFF = Rule("hand_off", "the person asked for a person, is upset, or the bot keeps misunderstanding")
+NOT_A_REQUEST = Rule(
+    "not_a_request",
+    "a calm question on a Board topic that asks for no person is answered, whatever word made it read as one",
+)
 CLOSE_CALL = Rule(
     "close_call_knowledge",
     "a hesitant message needing no personal record is answered by a KB passage that answers it well",
@@ -60,6 +64,7 @@ LIVE_DATA = Rule("live_data", "a verified person's own records answer their pers
 TEMPLATE = Rule("template", "everything else gets the intent's own template")
 RULES = (
     GATE_ANSWER,
+    NOT_A_REQUEST,
     HAND_OFF,
     CLOSE_CALL,
     CLARIFY,
@@ -134,9 +139,14 @@ _RECORD_STATE_RE = re.compile(
     r"confirm\s+(it|that|if|whether|receipt|you|my|our)|on\s+file|(mine|ours)\s+(is|was|has|still)|"
     r"(less|more|lower|higher|short)\s+than\s+(usual|expected|before|last|normal)|"
     r"(my|our)\s+(\w+\s+){0,2}(amount|figure|bill|invoice)|\w*fika\b|ngongole|"
+    r"not\s+(yet\s+)?(been\s+)?(received|arrived|come|reached)|(what|which)\s+stage|heard\s+nothing|"
+    r"(did|has|have)\b[^.?!]{0,50}\b(reach|arrive)\w*|(my|our)\s+file\b|\b(file|case)\s+(is|was|has|still)\b|penalt\w*|demand\s+letter|"
+    r"what\s+(is|was|will\s+be)\s+(my|our)\s+(assessment|contribution|pension|balance|grant|payment)s?\b|"
     # Nyanja / Bemba: "where is it", "how far has it got", "not received", "has not arrived"
     r"ili\s+kuti|yafika\s+kuti|yafika\s+pi|ilikwi|ilipi|sindinalandire|sinalandire|sitinalandire|"
-    r"nshilapokelela|nshapokelela|tatulapokelela|tailaisa|taifika|tailafika|sinafike)\b",
+    r"nshilapokelela|nshapokelela|tatulapokelela|tailaisa|taifika|tailafika|sinafike|"
+    # "did you receive it?"
+    r"mwalandira|mwailandira|mwayilandira|mwazilandira|mwapokelela|mwapokele\w*)\b",
     re.I,
 )
 # Something done (or not) to a case: with "my"/"we" it asks about the person's own
@@ -159,6 +169,8 @@ _QUESTION_RE = re.compile(
     r"(what|wat|wht|when|wen|where|whr|which|who|whom|whose|why|how|hw|is|are|do|does|can|could|"
     r"should|must|may|will|would|am|if|explain|describe|tell\s+me)\b|"
     r"\b(on|in|at|by|from|for|to|until|since)\s+(which|what|whose)\b|"
+    # an embedded question: "my accountant asks when ...", "I want to know how ..."
+    r"\b(ask|asks|asked|asking|know|wondering|wonders|find\s+out|explain)\s+(what|when|where|which|who|why|how|if|whether)\b|"
     r"\b(bushe|kodi|liti|lilali|cinshi|chinshi|chani|chiyani|bwanji|zingati|angati|shinga|nshi)\b",
     re.I,
 )
@@ -310,6 +322,8 @@ def before_gate(session: SessionState, result: IntentResult, confident: bool, no
     reason = escalation.reason_to_escalate(
         result.intent if confident else "", norm.text, Dialogue(session).low_confidence_streak
     )
+    if reason == "asked" and (passage := _question_heard_as_a_request(session, norm)) is not None:
+        return Decision(Source.KNOWLEDGE, NOT_A_REQUEST, "information_request", passage)
     if reason:
         intent = "escalation" if reason == "asked" else result.intent
         return Decision(Source.PERSON, HAND_OFF, intent, escalation_reason=reason)
@@ -371,6 +385,33 @@ def is_close(result: IntentResult) -> bool:
     return result.alternatives[0][1] >= CLOSE_RATIO * result.confidence
 
 
+# Words of a complaint or of waiting: those go to a person even as a question.
+_COMPLAINT_RE = re.compile(
+    r"\b(nobody|no\s+one|noone|never|still|waiting|waited|ignored?|ignoring|again|already|months?|weeks?|"
+    r"years?|delay\w*|slow|late|bad|poor|wrong|unfair|help\s+me|problem|issue|cheat\w*|corrupt\w*|"
+    r"reply|replies|response|respond\w*|feedback|letters?|anyone\s+working)\b",
+    re.I,
+)
+
+
+def _question_heard_as_a_request(session: SessionState, norm: Normalised) -> Passage | None:
+    """A passage when the classifier read a calm question about a Board topic as a
+    request for a person ("what share of people *speak* English at home"): it
+    names no person, has no anger or complaint in it, needs no record, and the
+    KB answers it well."""
+    text = norm.text
+    if (
+        Dialogue(session).in_gate
+        or _ASKS_FOR_PERSON_RE.search(text)
+        or escalation.anger_score(text)
+        or _COMPLAINT_RE.search(text)
+        or not _QUESTION_RE.search(text)
+        or needs_records(norm)
+    ):
+        return None
+    return _general_match(session, norm)
+
+
 def _close_call_passage(session: SessionState, result: IntentResult, norm: Normalised) -> Passage | None:
     """A KB passage when the classifier hesitates and the message needs no personal record.
 
@@ -394,9 +435,19 @@ def _general_match(session: SessionState, norm: Normalised) -> Passage | None:
     found = knowledge.match(norm.text, language=session.language)
     if found.passage is None or not found.answers_well:
         return None
+    if (personal or norm.language != "en" or not _QUESTION_RE.search(norm.text)) and not _clear_match(found):
+        return None  # the KB's lower lines are for plain English questions, not statements about one's case
     if personal and not _personal_match_ok(norm, found):
         return None
     return found.passage
+
+
+def _clear_match(found: knowledge.Match) -> bool:
+    """The KB's verdict before its lower lines (one strong topic word at 0.40, three
+    weak ones at 0.20): a score of 0.45, or 0.30 on two topic words."""
+    return found.score >= knowledge.NO_ANSWER_THRESHOLD or (
+        found.score >= knowledge.TOPIC_MATCH_THRESHOLD and found.topic_words >= 2
+    )
 
 
 def _says_my_or_we(text: str) -> bool:
@@ -448,6 +499,19 @@ def _general_passage(session: SessionState, intent: str, norm: Normalised) -> Pa
     return found[0]
 
 
+# "Why do you need a code / my NRC?": a question about how the assistant checks
+# identity (its article answers it), not about the person's records.
+_WHY_VERIFY_RE = re.compile(
+    r"\bwhy\b[^.?!]{0,60}\b(codes?|otp|pin|nrc|verif\w*|identity|identify|prove|so\s+many\s+questions)\b",
+    re.I,
+)
+
+# "Why is our assessment rate higher than ...": rates are set by industry class.
+_WHY_RATE_RE = re.compile(
+    r"\bwhy\s+(is|are|was|were)\s+(my|our)\s+(assessment\s+|contribution\s+)?rates?\b", re.I
+)
+
+
 def needs_records(norm: Normalised) -> bool:
     """Whether answering needs the person's own records: an NRC, claim, phone or
     employer number; a question about their records' state ("where is my payment",
@@ -459,6 +523,8 @@ def needs_records(norm: Normalised) -> bool:
     if norm.nrcs or norm.claim_numbers or norm.phones or norm.otp_code:
         return True
     text = norm.text
+    if (_WHY_VERIFY_RE.search(text) or _WHY_RATE_RE.search(text)) and asked(text) is Asked.OVERVIEW:
+        return False
     if _EMPLOYER_NUMBER_RE.search(text) or _RECORD_STATE_RE.search(text):
         return True
     if _LOCAL_POSSESSIVE_RE.search(text) and not _QUESTION_RE.search(text):

@@ -103,15 +103,23 @@ _STOPWORDS = frozenset(
 # article on. Words that carry a topic here are left out of it (amount, bill,
 # due, except, first, full, name, next, part, show, system, the numbers, why,
 # within; besides, alone, enough: keywords and facts say them).
-_STOPWORDS = _STOPWORDS | frozenset(
-    """across afterwards almost along already although always among amongst another anyhow anything
+_STOPWORDS = (
+    _STOPWORDS
+    | frozenset(
+        """across afterwards almost along already although always among amongst another anyhow anything
     anyway anywhere around became become becomes becoming beforehand behind beside beyond cannot
     either else elsewhere etc even ever everyone everything everywhere hence herself himself however
     indeed latter meanwhile might moreover mostly namely neither nevertheless nobody noone nothing
     nowhere often onto others otherwise ourselves perhaps rather seem seemed seeming seems several
     since somehow sometime sometimes somewhere themselves thence thereafter thereby therefore though
     throughout thru thus together via whatever whenever whereas wherever whoever yourselves may
-    say says said heard true guys neighbour neighbor friend""".split()
+    say says said heard hear hearing true guys neighbour neighbor friend""".split()
+    )
+    | frozenset(
+        # Every question is asked in Zambia: the country's name is no topic ("do you
+        # have offices in Zambia" is about branches, not "Treatment outside Zambia").
+        ["zambia"]
+    )
 )
 
 # Bemba and Nyanja function words, question words and fillers that people mix
@@ -174,6 +182,11 @@ _PHRASES = (
     ("stands for", "mean"),
 )
 
+_TOWNS = (
+    "lusaka|ndola|kitwe|kabwe|livingstone|chipata|kasama|solwezi|mansa|mongu|choma|chingola|"
+    "mufulira|luanshya|chililabombwe|kafue|mazabuka|kapiri|mpika|nakonde"
+)
+
 # Phrases with a gap: "what does the board (actually) do" asks for its role.
 _PATTERNS = (
     (
@@ -183,6 +196,16 @@ _PATTERNS = (
         r"\1 role",
     ),
     (re.compile(r"\b(went|gone|go|goes|going|was|were|been)\s+(?:\w+\s+)?up\b"), " increase "),
+    # "who do they (actually) help": whom the Board compensates.
+    (
+        re.compile(
+            r"\bwho\s+(?:\w+\s+)?(?:do|does|will|can)\s+(?:board|you|they|you\s+people)\s+(?:\w+ly\s+)?"
+            r"(?:help|assist|serve|support|cover|pay|compensate)\b"
+        ),
+        " role compensates covered ",
+    ),
+    # "branches outside Lusaka" asks about branches; "outside Zambia" stays abroad.
+    (re.compile(r"\b(?:outside|beyond|apart\s+from|other\s+than)\s+(?=(?:" + _TOWNS + r")\b)"), " branch "),
     (re.compile(r"\b(?:pay|paid|paying|pays)\s+out\b"), " paid payout "),
     # "what (benefits) can I get": what one is entitled to (all of it stop words).
     (
@@ -368,10 +391,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 # Towns: a question naming one is nearly always about a branch there.
-for _town in (
-    "lusaka ndola kitwe kabwe livingstone chipata kasama solwezi mansa mongu choma chingola "
-    "mufulira luanshya chililabombwe kafue mazabuka kapiri mpika nakonde"
-).split():
+for _town in _TOWNS.split("|"):
     _SYNONYMS.setdefault(_town, ("branch",))
 
 # SMS-speak and short forms, rewritten in questions (never in articles) before
