@@ -99,6 +99,8 @@ ABOUT_ONES_OWN_CASE = [
     "Bushe mwailandira amapepala yandi?",
     "my husband's claim file is waiting on one document, which one is it?",
     "why was my claim rejected?",
+    "Could you tell me why my claim for my injured hand was rejected? I have all the papers.",
+    "Kodi mwalandira Form 6 ya bwana wanga?",
     "when will I get my next pension payment?",
 ]
 COMPLAINTS = [

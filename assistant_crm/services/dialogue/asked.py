@@ -64,7 +64,7 @@ _LAST_RE = re.compile(
 )
 _NEXT_RE = re.compile(
     r"\b(next|upcoming|when|due|yet|still\s+waiting|where\s+is|where'?s|not\s+(been\s+)?(paid|received)|"
-    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lili|lisa|nthawi|bwanji|ndilili|"
+    r"haven'?t\s+(been\s+)?(paid|received|got)|liti|lilali|lili|lisa|nthawi(?!\s+imodzi)|bwanji|ndilili|"
     # will (Nyanja -dza-, Bemba -ka-/-kesa) and not yet (Nyanja sindina-, Bemba nshila-)
     r"ndidza\w*|tidza\w*|zidza\w*|idza\w*|\w*kapokelela|\w*kalipilwa|\w*kesa|sindina\w*|nshila\w*|"
     r"\w*otsatira|\w*konkapo|"

@@ -138,15 +138,20 @@ _RECORD_STATE_RE = re.compile(
     r"happening\s+(with|to)\s+(my|our)|going\s+on\s+with|"
     r"confirm\s+(it|that|if|whether|receipt|you|my|our)|on\s+file|(mine|ours)\s+(is|was|has|still)|"
     r"(less|more|lower|higher|short)\s+than\s+(usual|expected|before|last|normal)|"
-    r"(my|our)\s+(\w+\s+){0,2}(amount|figure|bill|invoice)|\w*fika\b|ngongole|"
+    r"(my|our)\s+(\w+\s+){0,2}(amount|figure|bill|invoice)|"
     r"not\s+(yet\s+)?(been\s+)?(received|arrived|come|reached)|(what|which)\s+stage|heard\s+nothing|"
     r"(did|has|have)\b[^.?!]{0,50}\b(reach|arrive)\w*|(my|our)\s+file\b|\b(file|case)\s+(is|was|has|still)\b|penalt\w*|demand\s+letter|"
     r"what\s+(is|was|will\s+be)\s+(my|our)\s+(assessment|contribution|pension|balance|grant|payment)s?\b|"
-    # Nyanja / Bemba: "where is it", "how far has it got", "not received", "has not arrived"
-    r"ili\s+kuti|yafika\s+kuti|yafika\s+pi|ilikwi|ilipi|sindinalandire|sinalandire|sitinalandire|"
-    r"nshilapokelela|nshapokelela|tatulapokelela|tailaisa|taifika|tailafika|sinafike|"
-    # "did you receive it?"
-    r"mwalandira|mwailandira|mwayilandira|mwazilandira|mwapokelela|mwapokele\w*)\b",
+    r"ngongole)\b",
+    re.I,
+)
+# The same in Bemba, Nyanja and Lozi: "where is it", "how far has it got", "how is it
+# going", "not received", "has not arrived", "did you receive it?"
+_LOCAL_RECORD_STATE_RE = re.compile(
+    r"\b(\w*fika|ili\s+kuti|yafika\s+kuti|yafika\s+pi|ilikwi|ilipi|sindinalandire|sinalandire|sitinalandire|"
+    r"nshilapokelela|nshapokelela|tatulapokelela|tailaisa|taifika|tailafika|sinafike|ikuyenda\s+bwanji|"
+    r"ilecitwapo|mwalandira|mwailandira|mwayilandira|mwazilandira|mwapokelela|mwaipokelela|mwapokele\w*|"
+    r"ipokelela|fumani|mwaifumana)\b",
     re.I,
 )
 # Something done (or not) to a case: with "my"/"we" it asks about the person's own
@@ -346,11 +351,39 @@ def after_gate(session: SessionState, intent: str, norm: Normalised) -> Decision
     if intent == "out_of_scope":
         return _out_of_scope(session, norm)
     if intent in KB_INTENTS:
-        passage = knowledge.best(norm.text, language=session.language)
-        return Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, intent, passage)
+        return Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, intent, _in_scope_passage(session, norm))
     if intents.intent_config(intent).needs_live_data and session.is_verified:
         return Decision(Source.LIVE, LIVE_DATA, intent)
     return Decision(Source.TEMPLATE, TEMPLATE, intent)
+
+
+# A question the classifier placed among the Board's own (information_request,
+# claim_submission ...) is answered by its top passage on a lower line than the
+# KB's own verdict: the classifier has vouched for the topic, so everyday words
+# the articles never use ("what languages can I *use* to *chat* with you",
+# "where is rehabilitation *done*") should not turn the answer into "I don't
+# know". The top passage must still name the question's topic (a title or
+# keyword word) and carry real evidence; out_of_scope keeps its stricter rules.
+IN_SCOPE_KB_MIN_SCORE = 0.25
+
+
+def _in_scope_passage(session: SessionState, norm: Normalised) -> Passage | None:
+    found = knowledge.match(norm.text, language=session.language)
+    if found.passage is None or intents.names_other_body(norm.text) or _about_own_case(norm):
+        return None
+    if found.answers_well:
+        return found.passage
+    lenient = found.topic_words >= 1 and found.score >= IN_SCOPE_KB_MIN_SCORE
+    return found.passage if lenient and found.evidence >= knowledge.MIN_EVIDENCE else None
+
+
+def _about_own_case(norm: Normalised) -> bool:
+    """A question only the person's records answer, whatever the classifier read it
+    as ("why was my claim rejected", "which papers are still missing", "mwailandira?"):
+    no passage stands in for the record."""
+    kind = asked(norm.text)
+    mine = _says_my_or_we(norm.text) and kind in (Asked.WHY_REJECTED, Asked.MISSING_DOCUMENTS)
+    return mine or bool(_LOCAL_RECORD_STATE_RE.search(norm.text))
 
 
 def _out_of_scope(session: SessionState, norm: Normalised) -> Decision:
@@ -525,7 +558,11 @@ def needs_records(norm: Normalised) -> bool:
     text = norm.text
     if (_WHY_VERIFY_RE.search(text) or _WHY_RATE_RE.search(text)) and asked(text) is Asked.OVERVIEW:
         return False
-    if _EMPLOYER_NUMBER_RE.search(text) or _RECORD_STATE_RE.search(text):
+    if (
+        _EMPLOYER_NUMBER_RE.search(text)
+        or _RECORD_STATE_RE.search(text)
+        or _LOCAL_RECORD_STATE_RE.search(text)
+    ):
         return True
     if _LOCAL_POSSESSIVE_RE.search(text) and not _QUESTION_RE.search(text):
         return True

@@ -146,12 +146,15 @@ _PHRASES = (
     ("all at once", "lump_sum commute"),
     ("at once", "lump_sum"),
     ("as well as", "and"),
+    ("on duty", "at work"),
+    ("on the job", "at work"),
     ("in one go", "lump_sum"),
     ("mobile money", "mobile_money"),
-    ("form 6", "form_6"),
-    ("form no 6", "form_6"),
-    ("form no. 6", "form_6"),
-    ("form number 6", "form_6"),
+    # (the article is also about "the form": "which form do I fill")
+    ("form no. 6", "form form_6"),
+    ("form no 6", "form form_6"),
+    ("form number 6", "form form_6"),
+    ("form 6", "form form_6"),
     ("cost of living", "inflation"),
     ("go up", "increase"),
     ("goes up", "increase"),
@@ -385,6 +388,11 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "cut": ("injury", "accident"),
     "cuts": ("injury", "accident"),
     "prove": ("proof",),
+    "fill": ("form", "report"),
+    "permission": ("approval",),
+    "permit": ("approval",),
+    "authorisation": ("approval",),
+    "authorization": ("approval",),
     "proof": ("prove",),
     "biggest": ("largest",),
     "largest": ("biggest",),
@@ -727,6 +735,11 @@ _LOCAL_PATTERNS = (
     (re.compile(r"\b\w*gwira\s+ntchito\s+(yanji|yotani|chiyani)\b", re.I), " role "),
     (re.compile(r"\b\w*bomba\s+i?ncito\s+(nshi|inshi|shani|iyi)\b", re.I), " role "),
     (re.compile(r"\b\w*cita\s+(finshi|cinshi|nshi)\b", re.I), " role "),
+    # "all at once": nthawi imodzi, kamodzi (Nyanja), umuku umo (Bemba)
+    (
+        re.compile(r"\b(nthawi\s+imodzi|kamodzi\s+kokha|pa\s+nthawi\s+imodzi|umuku\s+umo)\b", re.I),
+        " lump_sum commute ",
+    ),
 )
 
 
@@ -1122,6 +1135,7 @@ class Match:
     answers_well: bool
     topic_words: int = 0
     margin: float = 0.0
+    evidence: float = 0.0  # the IDF of the question's words the passage matches
 
 
 NO_MATCH = Match(passage=None, score=0.0, answers_well=False)
@@ -1181,6 +1195,7 @@ def match(query: str, language: str | None = None) -> Match:
         answers_well=_answers_well(top),
         topic_words=top.topic_words,
         margin=round(top.score - other, 4),
+        evidence=round(top.evidence, 4),
     )
 
 
