@@ -131,7 +131,8 @@ _RECORD_STATE_RE = re.compile(
     r"is\s+my|are\s+my|was\s+my|were\s+my|why\s+(was|is|has|were|have)\s+(my|our)|when\s+will\s+(i|we|my|our)|"
     r"how\s+much\s+(do|does|did|will)\s+(i|we)|my\s+(balance|arrears|account)|our\s+(balance|arrears|account)|"
     # (not "can I get/have my pension paid as a lump sum": how it can be paid)
-    r"(?<!\bget\s)(?<!\bhave\s)(?<!\bwant\s)(my|our)\s+\w+\s+"
+    # (nor "our company paid for the operation, will the board refund us": the employer paid)
+    r"(?<!\bget\s)(?<!\bhave\s)(?<!\bwant\s)(my|our)\s+(?!company|employer|business|boss|firm)\w+\s+"
     r"(approved|paid|processed|ready|received|rejected|pending|missing|stuck|delayed)|"
     r"show\s+(me\s+)?(my|our)|list\s+(my|our)|see\s+(my|our)|view\s+(my|our)|"
     r"(do|did)\s+you\s+have\s+(my|our)|(got|received)\s+(my|our)|news\s+(on|about|of)|"
@@ -140,7 +141,7 @@ _RECORD_STATE_RE = re.compile(
     r"(less|more|lower|higher|short)\s+than\s+(usual|expected|before|last|normal)|"
     r"(my|our)\s+(\w+\s+){0,2}(amount|figure|bill|invoice)|"
     r"not\s+(yet\s+)?(been\s+)?(received|arrived|come|reached)|(what|which)\s+stage|heard\s+nothing|"
-    r"(did|has|have)\b[^.?!]{0,50}\b(reach|arrive)\w*|(my|our)\s+file\b|\b(file|case)\s+(is|was|has|still)\b|penalt\w*|demand\s+letter|"
+    r"(did|has|have)\b[^.?!]{0,50}\b(reach\w*|arriv\w*|go\s+thr\w*|get\s+to\s+you)|(my|our)\s+file\b|\b(file|case)\s+(is|was|has|still)\b|penalt\w*|demand\s+letter|"
     r"what\s+(is|was|will\s+be)\s+(my|our)\s+(assessment|contribution|pension|balance|grant|payment)s?\b|"
     r"ngongole)\b",
     re.I,
@@ -174,6 +175,8 @@ _QUESTION_RE = re.compile(
     r"(what|wat|wht|when|wen|where|whr|which|who|whom|whose|why|how|hw|is|are|do|does|can|could|"
     r"should|must|may|will|would|am|if|explain|describe|tell\s+me)\b|"
     r"\b(on|in|at|by|from|for|to|until|since)\s+(which|what|whose)\b|"
+    # an auxiliary before its subject anywhere: "instead of monthly payments can I get ..."
+    r"\b(can|could|may|should|must|do|does|did|will|would|shall)\s+(i|we|you|they|he|she)\b|"
     # an embedded question: "my accountant asks when ...", "I want to know how ..."
     r"\b(ask|asks|asked|asking|know|wondering|wonders|find\s+out|explain)\s+(what|when|where|which|who|why|how|if|whether)\b|"
     r"\b(bushe|kodi|liti|lilali|cinshi|chinshi|chani|chiyani|bwanji|zingati|angati|shinga|nshi)\b",
@@ -346,10 +349,15 @@ def before_gate(session: SessionState, result: IntentResult, confident: bool, no
     return Decision(Source.GATE, GATE, result.intent)
 
 
-def after_gate(session: SessionState, intent: str, norm: Normalised) -> Decision:
-    """The gate let ``intent`` through: the KB, live data or the template answers it."""
+def after_gate(
+    session: SessionState, intent: str, norm: Normalised, result: IntentResult | None = None
+) -> Decision:
+    """The gate let ``intent`` through: the KB, live data or the template answers it
+    (``result``, the classifier's reading of this message, when it is the intent)."""
     if intent == "out_of_scope":
-        return _out_of_scope(session, norm)
+        return _out_of_scope(
+            session, norm, result if result is not None and result.intent == intent else None
+        )
     if intent in KB_INTENTS:
         return Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, intent, _in_scope_passage(session, norm))
     if intents.intent_config(intent).needs_live_data and session.is_verified:
@@ -368,8 +376,10 @@ IN_SCOPE_KB_MIN_SCORE = 0.25
 
 
 def _in_scope_passage(session: SessionState, norm: Normalised) -> Passage | None:
+    """The top passage for a message of a knowledge intent: the KB's verdict, or
+    the lower in-scope line; none for another body's business or one's own case."""
     found = knowledge.match(norm.text, language=session.language)
-    if found.passage is None or intents.names_other_body(norm.text) or _about_own_case(norm):
+    if found.passage is None or _names_other_body(norm.text) or _about_own_case(norm):
         return None
     if found.answers_well:
         return found.passage
@@ -383,13 +393,32 @@ def _about_own_case(norm: Normalised) -> bool:
     no passage stands in for the record."""
     kind = asked(norm.text)
     mine = _says_my_or_we(norm.text) and kind in (Asked.WHY_REJECTED, Asked.MISSING_DOCUMENTS)
-    return mine or bool(_LOCAL_RECORD_STATE_RE.search(norm.text))
+    return mine or bool(_LOCAL_RECORD_STATE_RE.search(norm.text) or _OWN_CASE_RE.search(norm.text))
 
 
-def _out_of_scope(session: SessionState, norm: Normalised) -> Decision:
+# Asking after a paper or a case the Board holds for the person ("please confirm the
+# certificate we filed is on record", "do you have my life certificate", "did they go
+# through?"), whichever intent the classifier chose.
+_OWN_CASE_RE = re.compile(
+    r"\bconfirm\s+(it|that|if|whether|receipt|you|my|our)\b|\bon\s+(file|record)\b|"
+    r"\b(do|did)\s+you\s+have\s+(my|our)\b|\b(did|has|have)\b[^.?!]{0,50}\b(reach\w*|arriv\w*|go\s+thr\w*|"
+    r"get\s+to\s+you)|\bstatus\s+of\s+(my|our)\b|\b(my|our)\s+file\b",
+    re.I,
+)
+
+
+def _out_of_scope(session: SessionState, norm: Normalised, result: IntentResult | None = None) -> Decision:
     """Out of scope is declined, unless the KB answers it well and it names no other
     body: a strong match, or a question on the Board's own topic (two of an
-    article's topic words, or a good score)."""
+    article's topic words, or a good score); or the classifier's close second is a
+    knowledge intent and the in-scope line finds the topic ("what languages can I
+    use to chat with you": out_of_scope 0.49, information_request 0.36)."""
+    if result is not None and result.alternatives and _QUESTION_RE.search(norm.text):
+        second, score = result.alternatives[0]
+        if second in KB_INTENTS and second != "out_of_scope" and score >= CLOSE_RATIO * result.confidence:
+            passage = _in_scope_passage(session, norm)
+            if passage is not None:
+                return Decision(Source.KNOWLEDGE, OUT_OF_SCOPE_KB, "out_of_scope", passage)
     found = knowledge.match(norm.text, language=session.language)
     declined = Decision(Source.KNOWLEDGE, KNOWLEDGE_INTENT, "out_of_scope", None)
     if found.passage is None or not found.answers_well or _names_other_body(norm.text):
@@ -456,7 +485,17 @@ def _close_call_passage(session: SessionState, result: IntentResult, norm: Norma
     """
     if Dialogue(session).in_gate or needs_records(norm):
         return None
-    return _general_match(session, norm)
+    passage = _general_match(session, norm)
+    if passage is None and _knowledge_intent_in_top_two(result):
+        # "how do you decide how much I get?" between payment_inquiry and
+        # claim_submission: answered as the knowledge intent would be.
+        passage = _in_scope_passage(session, norm)
+    return passage
+
+
+def _knowledge_intent_in_top_two(result: IntentResult) -> bool:
+    top_two = [result.intent] + [name for name, _ in result.alternatives[:1]]
+    return any(name in KB_INTENTS and name != "out_of_scope" for name in top_two)
 
 
 def _general_match(session: SessionState, norm: Normalised) -> Passage | None:

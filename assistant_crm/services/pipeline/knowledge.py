@@ -135,7 +135,7 @@ _LOCAL_STOPWORDS = frozenset(
     ndinu muli twa tu ka aka uku ukwa kwi ko yandi yanga wanga wandi zanga zathu yathu yesu
     yenu yanu wanu lyandi changa chathu canji ichinshi finshi fyonse zonse ngo ngu so nani
     ilingi kangati kanshi ndiye yake yakwe wake wakwe bake bakwe akwe ake ndipo ndiponso munthu
-    umuntu muntu""".split()
+    umuntu muntu ndani kwanga kwathu kwake pambuyo pamene kupatula""".split()
 )
 
 # Phrases rewritten before tokenising (multi-word meanings).
@@ -582,6 +582,10 @@ _LOCAL_WORDS: dict[str, str] = {
     "cisungu": "english",
     "chisungu": "english",
     "chingerezi": "english",
+    "ifunde": "law",
+    "amafunde": "law",
+    "lamulo": "law",
+    "malamulo": "law",
     "famili": "family",
     "mafamili": "family",
     "umubomfi": "worker",
@@ -628,6 +632,10 @@ _LOCAL_ROOTS: tuple[tuple[str, str], ...] = (
     ("onjez", "increase"),
     ("pokele", "receive"),
     ("pima", "assess"),
+    ("mayesa", "assess"),
+    ("tendek", "start"),
+    ("yambira", "start"),
+    ("ayesedw", "assess"),
 )
 
 _NUMBER_WORDS = {

@@ -168,7 +168,7 @@ def _run_stages(
             passed.text, list(passed.quick_replies), intent, result.confidence, "gate", metadata=metadata
         )
     with timer.stage("live_data"):
-        decision = policy.after_gate(session, intent, norm)
+        decision = policy.after_gate(session, intent, norm, result)
         draft = _answer(session, msg, decision, passed.question)
     draft.intent, draft.metadata["policy"] = intent, decision.rule.name
     draft.confidence = result.confidence if intent == result.intent else 1.0
