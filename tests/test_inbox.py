@@ -193,3 +193,41 @@ def test_status_receipts_update_the_outbound_record(rt, graph):
     assert rt.store.get(MSG, out[0]["name"])["status"] == "delivered"
     receipts = _inbound_rows(rt, event_type="status")
     assert len(receipts) == 1 and receipts[0]["status"] == "processed"
+
+
+def _receipt(wamid: str, state: str) -> InboundEvent:
+    return whatsapp_in.parse(wp.wa_webhook(wp.wa_value(statuses=[wp.wa_status(wamid, state)])))[0]
+
+
+def test_receipts_that_overtake_the_send_wait_for_its_id_and_then_apply(rt, graph):
+    inbox.accept_event(_wa_event("hello"))
+    assert rt.queue.join(timeout=20)
+    out = rt.store.list(MSG, {"direction": "outbound"}, order_by="creation asc")[0]
+    # The platform posted "read" and "delivered" (out of order) before it
+    # answered the send: the record does not have this id yet.
+    later_id = "wamid.answered-later"
+    for state in ("read", "delivered"):
+        inbox.accept_event(_receipt(later_id, state))
+    assert rt.queue.join(timeout=20)
+    assert {r["status"] for r in _inbound_rows(rt, event_type="status")} == {"waiting"}
+    assert rt.store.get(MSG, out["name"])["status"] == "sent"
+    # The send's answer is recorded: the waiting receipts apply, never backwards.
+    rt.store.update_where(MSG, {"name": out["name"]}, {"platform_message_id": later_id})
+    rt.store.commit()
+    assert inbox.apply_waiting_receipts("whatsapp", later_id) == 2
+    assert rt.store.get(MSG, out["name"])["status"] == "read"
+    assert {r["status"] for r in _inbound_rows(rt, event_type="status")} == {"processed"}
+
+
+def test_a_receipt_for_a_message_never_ours_is_closed_by_recover(rt):
+    event_id, _ = inbox.accept_event(_receipt("wamid.sent-from-the-business-app", "delivered"))
+    assert rt.queue.join(timeout=20)
+    assert rt.store.get(MSG, event_id)["status"] == "waiting"
+    assert inbox.recover() == 0  # still waiting: not yet stale
+    assert rt.store.get(MSG, event_id)["status"] == "waiting"
+    stale = rt.clock.now() - inbox.STALE_WAITING - timedelta(seconds=1)
+    rt.store.update_where(MSG, {"name": event_id}, {"modified": stale})
+    rt.store.commit()
+    inbox.recover()
+    row = rt.store.get(MSG, event_id)
+    assert row["status"] == "processed" and "no outbound message" in row["last_error"]

@@ -112,6 +112,16 @@ def test_messenger_delivery_receipt_reaches_the_app(rt, sandbox):
     assert _outbound_state(rt, reply.id, "delivered") == "delivered"
 
 
+def test_a_receipt_that_overtakes_the_send_answer_is_kept_and_applied(rt, sandbox):
+    # The platform posts "delivered" before it answers the send: the app has
+    # no platform id for the reply yet when the receipt comes, every time.
+    sandbox.phone.receipts_before_answer = True
+    for channel, peer in (("messenger", "6789012345678902"), ("whatsapp", MWILA["phone"])):
+        sandbox.send(channel, peer, "hello")
+        reply = sandbox.replies(channel, peer)[0]
+        assert _outbound_state(rt, reply.id, "delivered") == "delivered", channel
+
+
 def test_whatsapp_verification_by_the_phone_on_record(sandbox):
     phone = MWILA["phone"]
     sandbox.send("whatsapp", phone, "what is my claim status")

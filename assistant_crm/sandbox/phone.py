@@ -81,6 +81,9 @@ class Phone:
         self._receipts: queue.Queue[Callable[[], Delivery]] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._changed = threading.Condition(self._lock)
+        # Meta may post a receipt before it answers the send it is about: with
+        # this set the platforms do so every time (the app must keep the receipt).
+        self.receipts_before_answer = False
 
     # -- reading -------------------------------------------------------------
     def messages(self, channel: str, peer: str, mark_read: bool = True) -> list[dict[str, Any]]:
@@ -166,8 +169,9 @@ class Phone:
         return None
 
     # -- the assistant's replies arrive ------------------------------------------
-    def deliver(self, delivered: dict[str, Any], via: str = "") -> PhoneMessage | None:
-        """A message a platform API accepted reaches the person's phone."""
+    def deliver(self, delivered: dict[str, Any], via: str = "", now: bool = False) -> PhoneMessage | None:
+        """A message a platform API accepted reaches the person's phone; with
+        ``now`` its receipts are posted before this returns."""
         channel = str(delivered.get("platform") or "")
         if channel not in CHANNELS:
             log.info("sandbox phone: no %r channel on the phone; message kept by the platform only", channel)
@@ -183,8 +187,8 @@ class Phone:
             via=via,
         )
         self._add(msg)
-        self._receipt(msg, "sent")
-        self._receipt(msg, "delivered")
+        self._receipt(msg, "sent", now)
+        self._receipt(msg, "delivered", now)
         return msg
 
     def _add(self, msg: PhoneMessage) -> None:
@@ -195,7 +199,7 @@ class Phone:
             self._changed.notify_all()
 
     # -- receipts ------------------------------------------------------------------
-    def _receipt(self, msg: PhoneMessage, state: str) -> None:
+    def _receipt(self, msg: PhoneMessage, state: str, now: bool = False) -> None:
         app = self.app
         if app is None or not msg.id:
             return
@@ -210,6 +214,9 @@ class Phone:
             job = lambda: app.meta("messenger", hooks.messenger_read(app.secrets, msg.peer))  # noqa: E731
         # Telegram's Bot API and Africa's Talking (without a delivery-report URL) send no receipts.
         if job is None:
+            return
+        if now:
+            job()
             return
         self._receipts.put(job)
         with self._lock:

@@ -255,12 +255,18 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             # The path may hold a bot token: only the platform and status are logged.
             log.info("sandbox %s refused a %s call: %s", platform.name, method, reply.status)
+        phone = self.server.phone
+        first = delivered is not None and phone.receipts_before_answer
+        if first:
+            # The receipts overtake the answer, as Meta's sometimes do.
+            phone.deliver(delivered, via=via, now=True)
         self._reply(reply)
         if delivered is None:
             return
         if delivered.get("platform") == "sms" and via != "make_com":
             self._sms_record(delivered)
-        self.server.phone.deliver(delivered, via=via)
+        if not first:
+            phone.deliver(delivered, via=via)
 
     def _reply(self, reply: Reply) -> None:
         data, ctype = reply.encoded()

@@ -48,7 +48,9 @@ DRAIN_BATCH = 20  # a sender's waiting events read and claimed at once
 # What handling an event reads of its row (a whole row is 20 columns; on MariaDB
 # every column of a result costs a descriptor to parse, however few rows come).
 WORK_FIELDS = ["name", "platform", "recipient_id", "event_type", "status", "attempts", "payload"]
-STATUS_LOOKUP_ATTEMPTS = 3
+# A receipt still waiting this long after it came is for a message that is not ours
+# (sent from the platform's own inbox) or one whose send was redone under a new id.
+STALE_WAITING = timedelta(minutes=10)
 PROCESS_METHOD = "assistant_crm.services.delivery.inbox.process"
 _INT32_MAX = 2**31 - 1
 
@@ -276,12 +278,8 @@ def _process_row(row: dict[str, Any], claimed: bool = False) -> bool:
 
             found = outbox.apply_status(event.platform, event.platform_message_id, event.state, event.error)
             if found is None:
-                # A receipt can overtake the send that it is about (the platform
-                # answers the send after it already posted "sent"): retry a few
-                # times, then keep it as processed with the miss noted.
-                if int(row.get("attempts") or 0) + 1 < STATUS_LOOKUP_ATTEMPTS:
-                    raise LookupError("no outbound message with this platform id yet")
-                values["last_error"] = "no outbound message matched this receipt"
+                _park_receipt(rt, row, event)
+                return True
         else:
             from assistant_crm.services.pipeline import reply
 
@@ -296,12 +294,9 @@ def _process_row(row: dict[str, Any], claimed: bool = False) -> bool:
         attempts = int(row.get("attempts") or 0) + 1
         status = "dead" if attempts >= MAX_ATTEMPTS else "received"
         error = mask_text(f"{type(e).__name__}: {e}")[:1000]
-        if isinstance(e, LookupError):
-            log.info("inbox: receipt %s not matched yet, attempt %s -> %s", name, attempts, status)
-        else:
-            log.exception(
-                "inbox: event %s (%s) failed, attempt %s -> %s", name, row.get("platform"), attempts, status
-            )
+        log.exception(
+            "inbox: event %s (%s) failed, attempt %s -> %s", name, row.get("platform"), attempts, status
+        )
         try:
             rt.store.update_where(
                 DOCTYPE,
@@ -312,6 +307,68 @@ def _process_row(row: dict[str, Any], claimed: bool = False) -> bool:
         except Exception:
             log.exception("inbox: could not record the failure of %s; recover() will retry it", name)
         return False
+
+
+def _park_receipt(rt: Any, row: dict[str, Any], event: InboundEvent) -> None:
+    """Keep a receipt that overtook its send until the outbox stores the id.
+
+    The platform may post "sent"/"delivered" before it answers the send call,
+    so the outbound record has no platform id yet. The receipt waits (status
+    ``waiting``) and :func:`apply_waiting_receipts` applies it the moment the
+    outbox records the id. Parking commits before looking once more, and the
+    outbox commits the id before it looks for waiting receipts: whichever of
+    the two commits last sees the other's row, so no receipt is left behind.
+    """
+    from assistant_crm.services.delivery import outbox
+
+    name = row["name"]
+    parked = rt.store.update_where(
+        DOCTYPE,
+        {"name": name, "status": "processing"},
+        {"status": "waiting", "last_error": "no outbound message with this platform id yet"},
+    )
+    rt.store.commit()
+    if not parked:
+        return
+    if outbox.apply_status(event.platform, event.platform_message_id, event.state, event.error) is None:
+        log.info("inbox: receipt %s waits for its outbound message", name)
+        return
+    rt.store.update_where(
+        DOCTYPE, {"name": name, "status": "waiting"}, {"status": "processed", "last_error": ""}
+    )
+    rt.store.commit()
+
+
+def apply_waiting_receipts(platform: str, platform_message_id: str) -> int:
+    """Apply the receipts that arrived before the outbox stored ``platform_message_id``.
+
+    Called by the outbox right after it committed the id. Receipts never move
+    a record backwards (:func:`outbox.apply_status`), so the order in which
+    the waiting ones are applied does not matter. Returns how many were applied.
+    """
+    rt = get_runtime()
+    rows = rt.store.list(
+        DOCTYPE,
+        {
+            "platform_message_id": platform_message_id,
+            "platform": platform,
+            "direction": "inbound",
+            "event_type": "status",
+            "status": "waiting",
+        },
+        fields=WORK_FIELDS,
+        limit=DRAIN_BATCH,
+    )
+    applied = 0
+    for row in rows:
+        # Claim first: the receipt's own job may be applying it at this moment.
+        if not rt.store.update_where(
+            DOCTYPE, {"name": row["name"], "status": "waiting"}, {"status": "processing"}
+        ):
+            continue
+        rt.store.commit()
+        applied += int(_process_row(row, claimed=True))
+    return applied
 
 
 def recover(limit: int = RECOVER_BATCH) -> int:
@@ -351,6 +408,15 @@ def recover(limit: int = RECOVER_BATCH) -> int:
         limit=limit,
     )
     queued.extend(r["name"] for r in stale if r["name"] not in queued)
+    # A receipt whose message never got its id: closed with the miss noted
+    # (not deleted: the row is the trace that it came).
+    closed = rt.store.update_where(
+        DOCTYPE,
+        {**base, "event_type": "status", "status": "waiting", "modified": ("<", now - STALE_WAITING)},
+        {"status": "processed", "last_error": "no outbound message matched this receipt"},
+    )
+    if closed:
+        log.info("inbox: %s receipt(s) matched no outbound message; closed", closed)
     for name in queued:
         rt.queue.enqueue(PROCESS_METHOD, event_id=name)
     if queued:

@@ -586,11 +586,13 @@ def _record(rt: Runtime, c: _Claim) -> str:
         if result.ok and result.platform_message_id:
             # A receipt overtook us (Make.com echoes the record name at once):
             # the status moved on, but the platform id still belongs here.
-            rt.store.update_where(
+            if rt.store.update_where(
                 DOCTYPE,
                 {"name": c.name, "attempts": c.attempts, "platform_message_id": None},
                 {"platform_message_id": result.platform_message_id},
-            )
+            ):
+                rt.store.commit()
+                _apply_waiting_receipts(str(c.row.get("platform") or ""), result.platform_message_id)
         # Or the lease expired and another worker took the record over: its
         # outcome wins; ours is only logged.
         log.warning("outbound %s: outcome %s not recorded (record changed meanwhile)", c.name, status)
@@ -598,6 +600,9 @@ def _record(rt: Runtime, c: _Claim) -> str:
         return str(row.get("status") or status)
     rt.store.commit()
     channel = c.row.get("platform")
+    if status == "sent" and result.platform_message_id:
+        # After the commit above: a receipt that came before the id was stored is waiting for it.
+        _apply_waiting_receipts(str(channel or ""), result.platform_message_id)
     if status == "sent":
         # The record is the trace of a send; a line per reply cost CPU under load.
         log.debug("outbound %s sent on %s (attempt %s)", c.name, channel, c.attempts)
@@ -638,6 +643,16 @@ def _payload(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- receipts
+
+
+def _apply_waiting_receipts(platform: str, platform_message_id: str) -> None:
+    # The send stands if this fails; the receipt stays waiting (inbox.recover closes it later).
+    from assistant_crm.services.delivery import inbox
+
+    try:
+        inbox.apply_waiting_receipts(platform, platform_message_id)
+    except Exception:
+        log.exception("outbound: waiting receipts for a %s message could not be applied", platform)
 
 
 def apply_status(platform: str, platform_message_id: str, state: str, error: str = "") -> str | None:

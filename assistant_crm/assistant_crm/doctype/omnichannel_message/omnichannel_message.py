@@ -35,6 +35,7 @@ class OmnichannelMessage(Document):
         status: DF.Literal[
             "received",
             "processing",
+            "waiting",
             "processed",
             "queued",
             "sending",
