@@ -67,7 +67,7 @@ def _audit(action: str, session: SessionState, details: dict[str, Any] | None = 
     from assistant_crm.services.infra import audit
 
     try:
-        audit.record(_caller(), action, subject=session.name, details=details or {})
+        audit.record(_caller(), action, subject=session.name, details=details or {}, subject_is_name=True)
     except Exception:  # the action is done; a failed audit line is logged loudly
         log.exception("audit of %s on %s failed", action, session.name)
 

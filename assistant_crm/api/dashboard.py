@@ -60,7 +60,8 @@ def _audit(action: str, subject: str, details: dict[str, Any] | None = None) -> 
     from assistant_crm.services.infra import audit
 
     try:
-        audit.record(_caller(), action, subject=subject, details=details or {})
+        # Subjects here are record names and KB slugs, never personal data.
+        audit.record(_caller(), action, subject=subject, details=details or {}, subject_is_name=True)
     except Exception:
         log.exception("audit of %s failed", action)
 

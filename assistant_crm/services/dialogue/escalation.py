@@ -111,7 +111,11 @@ def escalate(session: SessionState, reason: str, channel: str = "all") -> Render
     waiting_text = handoff.start(session, reason, channel=channel)
     try:
         audit.record(
-            "bot", "escalation", subject=session.name, details={"reason": reason, "channel": session.channel}
+            "bot",
+            "escalation",
+            subject=session.name,
+            details={"reason": reason, "channel": session.channel},
+            subject_is_name=True,
         )
     except Exception:  # the hand-off matters more than its audit line
         log.exception("audit of escalation failed for %s", session.name)

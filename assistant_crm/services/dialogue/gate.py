@@ -175,7 +175,14 @@ def _audit(
 ) -> None:
     """Audit without letting an audit failure break the conversation (it is logged)."""
     try:
-        audit.record(_actor(session), action, subject, {"channel": session.channel, **(details or {})})
+        # The subject is always the session's name (the dashboard joins on it).
+        audit.record(
+            _actor(session),
+            action,
+            subject,
+            {"channel": session.channel, **(details or {})},
+            subject_is_name=True,
+        )
     except Exception:  # noqa: BLE001 - the turn must still be answered
         log.exception("audit write failed for %s", action)
 

@@ -84,6 +84,7 @@ def _audit(session: SessionState, claim: str, attachments: list[dict[str, Any]])
             "upload.linked",
             session.name,
             {"claim_number": claim, "files": [str(a.get("name") or "") for a in attachments]},
+            subject_is_name=True,
         )
     except Exception:  # noqa: BLE001 - the acknowledgement must still go out
         log.exception("audit write failed for upload.linked")

@@ -154,7 +154,15 @@ def _release(token: str) -> None:
         log.warning("audit lock release failed; it expires in %ss", LOCK_TTL_SECONDS, exc_info=True)
 
 
-def record(actor: str, action: str, subject: str = "", details: Any = None, *, _system: bool = False) -> str:
+def record(
+    actor: str,
+    action: str,
+    subject: str = "",
+    details: Any = None,
+    *,
+    subject_is_name: bool = False,
+    _system: bool = False,
+) -> str:
     """Append one audit entry and return its name.
 
     ``actor`` is who did it (a user, ``bot``, ``system``, a channel sender),
@@ -162,13 +170,18 @@ def record(actor: str, action: str, subject: str = "", details: Any = None, *, _
     ``settings.changed``, ``subject`` what it was done to (a session, a
     DocType). ``details`` may be any JSON-serialisable value; NRC and phone
     numbers in it (and in actor and subject) are masked before storing.
+    ``subject_is_name`` says the subject is one of our record names (a
+    session, an outbound message): it is kept as is, because masking takes
+    one hex name in about 150 (``a123456789``, ``0418261791``) for an NRC or
+    a phone number, and the entry could then not be found by its subject.
     """
     rt = get_runtime()
     actor = mask_text(str(actor or "system"))[:140]
     action = str(action or "").strip()[:140]
     if not action:
         raise ValueError("audit.record needs an action")
-    subject = mask_text(str(subject or ""))[:140]
+    subject = str(subject or "") if subject_is_name else mask_text(str(subject or ""))
+    subject = subject[:140]
     # The engine's own entries (checkpoints: hex hashes) hold no personal data to mask.
     details_text = json.dumps(details, sort_keys=True) if _system else serialise_details(details)
     token = secrets.token_hex(8)
