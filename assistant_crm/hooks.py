@@ -39,6 +39,9 @@ fixtures = [
 # Install: roles exist before anything refers to them, and the runtime is set.
 after_install = "assistant_crm.install.after_install"
 after_migrate = ["assistant_crm.install.after_migrate"]
+# After a full cache clear, build our DocTypes' Meta again at once, not on a
+# visitor's first message.
+clear_cache = "assistant_crm.install.on_clear_cache"
 
 # The engine reaches Frappe through assistant_crm.runtime.frappe; make
 # get_runtime() answer this site's runtime in web requests and in jobs
