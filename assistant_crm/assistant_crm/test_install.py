@@ -1,5 +1,6 @@
 # Bench test (``bench run-tests --app assistant_crm``): needs a site, so it lives in the
-# app package where Frappe's test runner finds it; the repo's pytest reads tests/ only.
+# app's module folder, where Frappe's test runner finds it (a test_*.py at the package
+# root is imported as the package itself); the repo's pytest reads tests/ only.
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
