@@ -156,10 +156,10 @@ def warm_sites() -> list[str]:
 def _warm_site() -> None:
     from assistant_crm.runtime.frappe import install
     from assistant_crm.services.infra.ports import get_runtime
-    from assistant_crm.services.pipeline import intents, knowledge, templates
+    from assistant_crm.services.pipeline import templates
+    from assistant_crm.services.pipeline.warm_up import warm_message_path
 
     install()
     get_runtime().settings.raw("chat_rate_limit_per_minute")  # reads (and decrypts) all settings
-    intents.warm_up()
-    knowledge.current_index()
+    warm_message_path()
     templates.render("fallback")

@@ -99,33 +99,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# The modules a channel message goes through: imported at start, so that no
-# worker pays for them (google-genai alone is ~1 s of CPU) on its first message
-# - under gunicorn a worker that got none of the first messages used to import
-# them in the middle of a burst.
-MESSAGE_PATH_MODULES = (
-    "assistant_crm.services.delivery.inbox",
-    "assistant_crm.services.pipeline.reply",
-    "assistant_crm.services.delivery.outbox",
-    "assistant_crm.services.delivery.router",
-)
-
-
 def _warm_up() -> None:
     """Before the first visitor: the message path imported, the intent
-    classifier trained or loaded, the knowledge index built."""
-    import importlib
+    classifier trained or loaded, the knowledge index built. Imported here, not
+    at the top, so that commands other than serve start without the engine."""
+    from assistant_crm.services.pipeline.warm_up import warm_message_path
 
-    from assistant_crm.services.pipeline import knowledge
-    from assistant_crm.services.pipeline.intents import warm_up
-
-    for module in MESSAGE_PATH_MODULES:
-        importlib.import_module(module)
-    warm_up()
-    try:
-        knowledge.current_index()
-    except Exception:  # the knowledge base is a help, never a reason not to start
-        log.exception("knowledge index not built at start; the first question will build it")
+    warm_message_path()
 
 
 def _recover(rt: Any) -> None:
